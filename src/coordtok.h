@@ -1,0 +1,171 @@
+/* coordtok.h - public API of libcoordtok, the CoordTok inference engine.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Layouts (all float32, row-major, channel last), see docs/engine.md:
+ *   video   (T, H, W, 3)  model space: 2*pixel/255 - 1, padded frames = -3.0
+ *   z_xy    (Rxy, Rxy, C)  z_xy[x][y][c]   x = rows (H axis), y = columns
+ *   z_yt    (Rt,  Rxy, C)  z_yt[t][y][c]
+ *   z_xt    (Rt,  Rxy, C)  z_xt[t][x][c]
+ *   coords  (n, 3)         (ct, cx, cy) in [0, 1]
+ *   patches (n, pt*p*p*3)  (dt, dx, dy, rgb), rgb fastest, model space
+ *
+ * No function here aborts on bad input: errors come back as GError
+ * (domain CT_ERROR) so that a GStreamer element can post them.
+ */
+#ifndef COORDTOK_H
+#define COORDTOK_H
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define CT_ERROR (ct_error_quark ())
+GQuark ct_error_quark (void);
+
+typedef enum {
+  CT_ERROR_IO,          /* file cannot be opened / read / written */
+  CT_ERROR_FORMAT,      /* malformed file or buffer */
+  CT_ERROR_UNSUPPORTED, /* valid input the engine cannot run */
+  CT_ERROR_MISMATCH,    /* shape / dtype / model mismatch */
+  CT_ERROR_DEVICE,      /* backend (CUDA) not available or failed */
+  CT_ERROR_ARGUMENT,    /* invalid argument from the caller */
+} CtErrorCode;
+
+/* Model hyper-parameters (spec section 2). */
+typedef struct {
+  int T, H, W;              /* window frames, height, width */
+  int enc_pt, enc_pxy;      /* encoder patch: frames, pixels per side */
+  int enc_dim, enc_heads;   /* De, He */
+  int enc_vit_layers;       /* Lv */
+  int enc_cross_layers;     /* Lx */
+  int rxy, rt, channels;    /* Rxy, Rt, C */
+  int qxy, qt;              /* plane patch (query token) size */
+  int dec_dim, dec_heads;   /* Dd, Hd */
+  int dec_layers;           /* Ld */
+  int dec_pxy, dec_pt;      /* p, pt */
+  int default_slice;        /* decoder queries per sequence by default */
+  float enc_vit_eps, enc_cross_eps, dec_eps; /* LayerNorm eps per group */
+} CtConfig;
+
+/* Derived sizes. */
+int ct_config_n_video_tokens (const CtConfig *c); /* Nv */
+int ct_config_n_query_tokens (const CtConfig *c); /* Nq */
+int ct_config_nt (const CtConfig *c);             /* T / pt */
+int ct_config_nx (const CtConfig *c);             /* H / p */
+int ct_config_ny (const CtConfig *c);             /* W / p */
+int ct_config_patch_values (const CtConfig *c);   /* 3 * pt * p * p */
+/* Floats in each plane and in all three together. */
+gsize ct_config_plane_floats (const CtConfig *c, int plane /* 0 xy, 1 yt, 2 xt */);
+gsize ct_config_token_floats (const CtConfig *c);
+/* Checks internal consistency; names the offending field. */
+gboolean ct_config_validate (const CtConfig *c, GError **error);
+/* CoordTok-L defaults (spec table). */
+void ct_config_init_coordtok_l (CtConfig *c);
+/* FLOPs (2 per multiply-add) of one encode, and of decoding n queries in
+ * sequences of `slice` queries. */
+double ct_config_encode_flops (const CtConfig *c);
+double ct_config_decode_flops (const CtConfig *c, gint64 n_queries, int slice);
+
+/* ---- Models ---------------------------------------------------------- */
+
+typedef struct _CtModel CtModel;
+
+/* Loads a safetensors weight file (F32/F16/BF16).  The configuration comes
+ * from __metadata__ (see docs/weights.md); where it is absent, sizes are
+ * inferred from tensor shapes and head counts default to CoordTok-L (16).
+ * Every tensor is validated.  Models are cached by canonical path: loading
+ * the same file twice returns a new reference to the same model. */
+CtModel *ct_model_load (const char *path, GError **error);
+/* Overrides for files whose metadata lacks head counts (golden cases). */
+typedef struct {
+  int enc_heads;   /* 0: metadata or 16 */
+  int dec_heads;   /* 0: metadata or 16 */
+} CtLoadOptions;
+CtModel *ct_model_load_full (const char *path, const CtLoadOptions *opts,
+    GError **error);
+/* Path NULL or "" loads the embedded default model. */
+CtModel *ct_model_load_default (GError **error);
+/* Where the default model file is looked up (COORDTOK_MODEL_DIR first,
+ * then the build tree, then the install dir); NULL if none. */
+char *ct_default_model_path (void);
+/* Random weights of any size (benchmarks); not cached. */
+CtModel *ct_model_new_random (const CtConfig *config, guint64 seed, GError **error);
+CtModel *ct_model_ref (CtModel *m);
+void ct_model_unref (CtModel *m);
+const CtConfig *ct_model_config (const CtModel *m);
+/* Short stable identifier of the weights (hex), used in token headers. */
+const char *ct_model_id (const CtModel *m);
+const char *ct_model_path (const CtModel *m);
+gint64 ct_model_n_params (const CtModel *m);
+
+/* ---- Sessions: a model on a backend, with its workspace --------------- */
+
+typedef enum {
+  CT_DEVICE_AUTO = 0,
+  CT_DEVICE_CPU,
+  CT_DEVICE_CUDA,
+} CtDevice;
+
+typedef enum {
+  CT_PRECISION_FP32 = 0,
+  CT_PRECISION_TF32,
+  CT_PRECISION_BF16,
+} CtPrecision;
+
+typedef struct _CtSession CtSession;
+
+/* Creates a session; AUTO picks CUDA when a device is usable, else CPU.
+ * Not thread-safe: one session per thread/element. */
+CtSession *ct_session_new (CtModel *m, CtDevice device, CtPrecision precision,
+    GError **error);
+void ct_session_free (CtSession *s);
+CtDevice ct_session_device (const CtSession *s);
+const char *ct_session_device_name (const CtSession *s);
+CtModel *ct_session_model (const CtSession *s);
+
+/* Optional intermediates for checking against the reference. */
+typedef struct {
+  float *vit_out;      /* (Nv, De) or NULL */
+  float *memory_mask;  /* (Nv) or NULL */
+} CtEncodeTrace;
+
+/* Encodes one window.  `video` is (T, H, W, 3) in model space with frames
+ * >= n_frames already padded with -3.0.  Planes are written to z (xy, yt,
+ * xt concatenated, ct_config_token_floats floats). */
+gboolean ct_session_encode (CtSession *s, const float *video, int n_frames,
+    float *z, CtEncodeTrace *trace, GError **error);
+
+/* Decodes n queries as ONE sequence (attention spans all of them).
+ * out: (n, patch_values).  embedding (n, 3C) is optional (may be NULL). */
+gboolean ct_session_decode (CtSession *s, const float *z, const float *coords,
+    int n, float *out, float *embedding, GError **error);
+
+/* Reconstructs the first n_frames frames of a window: every patch coordinate
+ * in (it, ix, iy) order, decoded in contiguous sequences of `slice` queries
+ * (<= 0: the model's default).  out: (n_frames, H, W, 3) model space, not
+ * clamped.  The region restricts decoding to patches in frames
+ * [t0, t0+nt) (nt <= 0: to n_frames); out is then (nt, H, W, 3). */
+gboolean ct_session_rasterize (CtSession *s, const float *z, int n_frames,
+    int slice, float *out, GError **error);
+gboolean ct_session_rasterize_range (CtSession *s, const float *z,
+    int n_frames, int slice, int t0, int nt, float *out, GError **error);
+
+/* Coordinates of patch (it, ix, iy) as the official code computes them. */
+void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
+
+/* ---- Pixel conversion ------------------------------------------------- */
+
+/* RGB8 frame (rows with `stride` bytes) -> model space (H, W, 3). */
+void ct_rgb8_to_model (const guint8 *rgb, int width, int height, int stride,
+    float *dst);
+/* Model space -> RGB8, clamp((v+1)/2,0,1)*255 rounded. */
+void ct_model_to_rgb8 (const float *src, int width, int height, guint8 *rgb,
+    int stride);
+/* Fills frames [n_frames, T) of a window with -3.0. */
+void ct_pad_window (const CtConfig *c, float *video, int n_frames);
+
+G_END_DECLS
+
+#endif /* COORDTOK_H */
