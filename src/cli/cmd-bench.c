@@ -1,0 +1,191 @@
+/* cmd-bench.c - `coordtok bench`: encode and decode time per window and
+ * achieved GFLOP/s, for a real model or random weights of any size.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cli.h"
+#include "config-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static void
+set_md (void *u, const char *k, const char *v)
+{
+  g_hash_table_replace (u, g_strdup (k), g_strdup (v));
+}
+
+/* "dec_dim=256,dec_layers=4" over CoordTok-L defaults */
+static gboolean
+parse_random_config (const char *spec, CtConfig *c, GError **error)
+{
+  ct_config_init_coordtok_l (c);
+  if (!spec || !*spec || !strcmp (spec, "L"))
+    return TRUE;
+  GHashTable *md = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* start from L's metadata, then override */
+  ct_config_to_metadata (c, set_md, md);
+  char **kv = g_strsplit (spec, ",", -1);
+  for (char **p = kv; *p; p++) {
+    char **pair = g_strsplit (*p, "=", 2);
+    if (!pair[0] || !pair[1]) {
+      g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT, "bad config item '%s' (want key=value)", *p);
+      g_strfreev (pair);
+      g_strfreev (kv);
+      g_hash_table_destroy (md);
+      return FALSE;
+    }
+    g_hash_table_replace (md, g_strconcat ("coordtok.", pair[0], NULL), g_strdup (pair[1]));
+    g_strfreev (pair);
+  }
+  g_strfreev (kv);
+  gboolean ok = ct_config_from_metadata (c, md, NULL, error);
+  g_hash_table_destroy (md);
+  return ok;
+}
+
+int
+ct_cmd_bench (int argc, char **argv)
+{
+  char *random_s = NULL, *device_s = NULL, *prec_s = NULL;
+  gboolean random_l = FALSE, json = FALSE, no_encode = FALSE, no_decode = FALSE;
+  int runs = 3, slice = 0, queries = 0, warmup = 1;
+  GOptionEntry entries[] = {
+    { "random", 0, 0, G_OPTION_ARG_STRING, &random_s, "Random weights: L or key=value,... over CoordTok-L (keys of docs/weights.md without 'coordtok.')", "CFG" },
+    { "random-l", 0, 0, G_OPTION_ARG_NONE, &random_l, "Random CoordTok-L weights", NULL },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "auto (default), cpu, cuda", "DEV" },
+    { "precision", 'p', 0, G_OPTION_ARG_STRING, &prec_s, "fp32 (default), tf32, bf16", "P" },
+    { "slice", 's', 0, G_OPTION_ARG_INT, &slice, "Queries per decoded sequence (default: model's)", "N" },
+    { "queries", 'q', 0, G_OPTION_ARG_INT, &queries, "Queries to decode (default: whole window)", "N" },
+    { "runs", 'r', 0, G_OPTION_ARG_INT, &runs, "Timed runs (median reported)", "N" },
+    { "warmup", 0, 0, G_OPTION_ARG_INT, &warmup, "Untimed runs first", "N" },
+    { "no-encode", 0, 0, G_OPTION_ARG_NONE, &no_encode, "Skip the encoder", NULL },
+    { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "Skip the decoder", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
+    { NULL }
+  };
+  GOptionContext *octx = g_option_context_new ("[MODEL] - time encode and decode");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  GError *err = NULL;
+  int ret = 1;
+  CtModel *m = NULL;
+  CtSession *s = NULL;
+  if (!g_option_context_parse (octx, &argc, &argv, &err)) {
+    fprintf (stderr, "coordtok bench: %s\n", err->message);
+    g_error_free (err);
+    g_option_context_free (octx);
+    return 2;
+  }
+  g_option_context_free (octx);
+  CtDevice dev = CT_DEVICE_AUTO;
+  CtPrecision prec = CT_PRECISION_FP32;
+  if ((device_s && !ct_cli_parse_device (device_s, &dev)) ||
+      (prec_s && !ct_cli_parse_precision (prec_s, &prec)) || runs < 1) {
+    fprintf (stderr, "coordtok bench: bad --device, --precision or --runs\n");
+    return 2;
+  }
+  if (random_l || random_s) {
+    CtConfig c;
+    if (!parse_random_config (random_l ? "L" : random_s, &c, &err))
+      goto fail;
+    m = ct_model_new_random (&c, 1234, &err);
+  } else
+    m = ct_model_load (argc > 1 ? argv[1] : NULL, &err);
+  if (!m || !(s = ct_session_new (m, dev, prec, &err)))
+    goto fail;
+
+  const CtConfig *c = ct_model_config (m);
+  int window_q = ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c);
+  if (queries <= 0)
+    queries = window_q;
+  if (slice <= 0)
+    slice = c->default_slice;
+  if (slice > queries)
+    slice = queries;
+  gsize vn = (gsize) c->T * c->H * c->W * 3;
+  float *video = g_new (float, vn), *z = g_new (float, ct_config_token_floats (c));
+  guint32 seed = 1;
+  for (gsize i = 0; i < vn; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    video[i] = (seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
+  }
+  double *enc_t = g_new0 (double, runs), *dec_t = g_new0 (double, runs);
+  float *coords = g_new (float, (gsize) slice * 3);
+  float *out = g_new (float, (gsize) slice * ct_config_patch_values (c));
+  /* the decode benchmark decodes `queries` queries in sequences of `slice`,
+   * the first `queries` patch coordinates of the window (repeated if more) */
+  for (int r = -warmup; r < runs; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    if (!no_encode && !ct_session_encode (s, video, c->T, z, NULL, &err))
+      goto fail_run;
+    gint64 t1 = g_get_monotonic_time ();
+    if (no_encode && r == -warmup)
+      memset (z, 0, ct_config_token_floats (c) * sizeof (float));
+    for (int done = 0; !no_decode && done < queries; done += slice) {
+      int n = MIN (slice, queries - done);
+      for (int i = 0; i < n; i++) {
+        int q = (done + i) % window_q;
+        ct_patch_coord (c, q / (ct_config_nx (c) * ct_config_ny (c)),
+            (q / ct_config_ny (c)) % ct_config_nx (c), q % ct_config_ny (c), coords + 3 * i);
+      }
+      if (!ct_session_decode (s, z, coords, n, out, NULL, &err))
+        goto fail_run;
+    }
+    gint64 t2 = g_get_monotonic_time ();
+    if (r >= 0) {
+      enc_t[r] = (t1 - t0) / 1e3;
+      dec_t[r] = (t2 - t1) / 1e3;
+    }
+  }
+  qsort (enc_t, runs, sizeof (double), cmp_double);
+  qsort (dec_t, runs, sizeof (double), cmp_double);
+  double enc_ms = enc_t[runs / 2], dec_ms = dec_t[runs / 2];
+  double enc_f = ct_config_encode_flops (c), dec_f = ct_config_decode_flops (c, queries, slice);
+  if (json) {
+    printf ("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": \"%s\", \"runs\": %d, "
+        "\"encode_ms\": %.3f, \"encode_gflops\": %.3f, \"decode_queries\": %d, "
+        "\"slice\": %d, \"decode_ms\": %.3f, \"decode_gflops\": %.3f, "
+        "\"window_ms\": %.3f}\n",
+        ct_model_id (m), ct_session_device_name (s),
+        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", runs,
+        no_encode ? 0 : enc_ms, no_encode ? 0 : enc_f / enc_ms / 1e6, queries, slice,
+        no_decode ? 0 : dec_ms, no_decode ? 0 : dec_f / dec_ms / 1e6,
+        (no_encode ? 0 : enc_ms) + (no_decode ? 0 : dec_ms) * window_q / queries);
+  } else {
+    printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
+        ct_session_device_name (s), runs, warmup);
+    if (!no_encode)
+      printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
+          enc_f / enc_ms / 1e6, enc_f / 1e9);
+    if (!no_decode)
+      printf ("decode %6d q    %10.1f ms           %8.1f GFLOP/s (%.2f GFLOP, slices of %d)\n",
+          queries, dec_ms, dec_f / dec_ms / 1e6, dec_f / 1e9, slice);
+    if (!no_encode && !no_decode)
+      printf ("window (enc + %d q dec) %.1f ms => %.1f frames/s\n", window_q,
+          enc_ms + dec_ms * window_q / queries, c->T * 1e3 / (enc_ms + dec_ms * window_q / queries));
+  }
+  ret = 0;
+  goto done_run;
+fail_run:
+  fprintf (stderr, "coordtok bench: %s\n", err->message);
+  g_clear_error (&err);
+done_run:
+  g_free (video); g_free (z); g_free (enc_t); g_free (dec_t); g_free (coords); g_free (out);
+  ct_session_free (s);
+  ct_model_unref (m);
+  g_free (random_s); g_free (device_s); g_free (prec_s);
+  return ret;
+fail:
+  fprintf (stderr, "coordtok bench: %s\n", err->message);
+  g_error_free (err);
+  ct_session_free (s);
+  ct_model_unref (m);
+  g_free (random_s); g_free (device_s); g_free (prec_s);
+  return 1;
+}

@@ -1,0 +1,109 @@
+/* cpu/backend.c - CPU backend: context creation and workspaces.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/cpu-backend.h"
+
+static gboolean
+cpu_probe (GError **error)
+{
+  return TRUE;
+}
+
+static void *
+cpu_create (CtModel *m, CtPrecision precision, GError **error)
+{
+  if (precision != CT_PRECISION_FP32) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "the CPU backend computes in fp32 only (tf32/bf16 are CUDA precisions)");
+    return NULL;
+  }
+  CtCpuContext *ctx = g_new0 (CtCpuContext, 1);
+  const CtConfig *c = ct_model_config (m);
+  ctx->model = ct_model_ref (m);
+  ctx->config = c;
+  ctx->w = ct_model_weights (m);
+
+  gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
+  gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;
+  gsize proj = (gsize) MAX (c->qxy, c->qt) * c->qxy * c->channels * Nq;
+  gsize sizes[] = {
+    Nv * pin, (Nv + 1) * D, ct_cpu_vit_scratch_floats (Nv + 1, D), Nv * D, Nv,
+    Nv * 2 * D, Nq * D, Nq * D, Nq * 3 * D, Nq * D, Nq * 4 * D, proj,
+  };
+  gsize total = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    total += (sizes[i] + 15) & ~(gsize) 15;
+  ctx->enc_block = g_try_malloc (total * sizeof (float));
+  if (!ctx->enc_block) {
+    g_set_error (error, CT_ERROR, CT_ERROR_IO, "out of memory for encoder workspace");
+    ct_model_unref (ctx->model);
+    g_free (ctx);
+    return NULL;
+  }
+  float **slots[] = {
+    &ctx->enc.patches, &ctx->enc.h, &ctx->enc.scratch, &ctx->enc.memory,
+    &ctx->enc.key_bias, &ctx->enc.kv, &ctx->enc.q, &ctx->enc.q_ln,
+    &ctx->enc.q_proj, &ctx->enc.q_att, &ctx->enc.q_hidden, &ctx->enc.proj_tmp,
+  };
+  float *p = ctx->enc_block;
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    *slots[i] = p;
+    p += (sizes[i] + 15) & ~(gsize) 15;
+  }
+  return ctx;
+}
+
+gboolean
+ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error)
+{
+  if (n <= ctx->dec.capacity)
+    return TRUE;
+  const CtConfig *c = ctx->config;
+  g_free (ctx->dec.emb);
+  g_free (ctx->dec.x);
+  g_free (ctx->dec.scratch);
+  ctx->dec.emb = g_try_malloc ((gsize) n * 3 * c->channels * sizeof (float));
+  ctx->dec.x = g_try_malloc ((gsize) n * c->dec_dim * sizeof (float));
+  ctx->dec.scratch = g_try_malloc (ct_cpu_vit_scratch_floats (n, c->dec_dim) * sizeof (float));
+  if (!ctx->dec.emb || !ctx->dec.x || !ctx->dec.scratch) {
+    g_free (ctx->dec.emb);
+    g_free (ctx->dec.x);
+    g_free (ctx->dec.scratch);
+    ctx->dec.emb = ctx->dec.x = ctx->dec.scratch = NULL;
+    ctx->dec.capacity = 0;
+    g_set_error (error, CT_ERROR, CT_ERROR_IO,
+        "out of memory for a decoder sequence of %d queries", n);
+    return FALSE;
+  }
+  ctx->dec.capacity = n;
+  return TRUE;
+}
+
+static void
+cpu_destroy (void *vctx)
+{
+  CtCpuContext *ctx = vctx;
+  if (!ctx)
+    return;
+  g_free (ctx->enc_block);
+  g_free (ctx->dec.emb);
+  g_free (ctx->dec.x);
+  g_free (ctx->dec.scratch);
+  ct_model_unref (ctx->model);
+  g_free (ctx);
+}
+
+static const char *
+cpu_device_name (void *ctx)
+{
+  return "cpu";
+}
+
+const CtBackendOps ct_cpu_backend_ops = {
+  .name = "cpu",
+  .probe = cpu_probe,
+  .create = cpu_create,
+  .destroy = cpu_destroy,
+  .encode = ct_cpu_encode,
+  .decode = ct_cpu_decode,
+  .device_name = cpu_device_name,
+};

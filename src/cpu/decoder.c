@@ -1,0 +1,39 @@
+/* cpu/decoder.c - the coordinate decoder (spec section 5) on the CPU.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/cpu-backend.h"
+#include "sampling.h"
+
+#include <string.h>
+
+gboolean
+ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
+    float *out, float *embedding, GError **error)
+{
+  CtCpuContext *ctx = vctx;
+  const CtConfig *c = ctx->config;
+  const CtWeights *w = ctx->w;
+  int D = c->dec_dim, C3 = 3 * c->channels;
+
+  if (!ct_cpu_reserve_decode (ctx, n, error))
+    return FALSE;
+  CtCpuDecodeBuffers *d = &ctx->dec;
+
+  /* 1.-2. plane samples, patch embedding, positional embedding */
+  ct_sample_triplane (c, z, coords, n, d->emb);
+  if (embedding)
+    memcpy (embedding, d->emb, (gsize) n * C3 * sizeof (float));
+  ct_cpu_linear (&w->dec_patch_embed, d->emb, n, d->x, FALSE);
+  #pragma omp parallel for if (n > 256)
+  for (int i = 0; i < n; i++) {
+    const float *pe = w->dec_pos_embed + ct_pos_embed_row (c, coords + 3 * i) * D;
+    float *r = d->x + (gsize) i * D;
+    for (int j = 0; j < D; j++)
+      r[j] += pe[j];
+  }
+  /* 3. blocks over the whole sequence, final LayerNorm, projector */
+  for (int k = 0; k < c->dec_layers; k++)
+    ct_cpu_vit_block (&w->dec[k], d->x, n, D, c->dec_heads, d->scratch);
+  ct_cpu_layernorm (&w->dec_norm, d->x, n, D, d->scratch);
+  ct_cpu_linear (&w->dec_projector, d->scratch, n, out, FALSE);
+  return TRUE;
+}

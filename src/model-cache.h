@@ -1,0 +1,16 @@
+/* model-cache.h - process-wide cache: one copy of each weight file.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CT_MODEL_CACHE_H
+#define CT_MODEL_CACHE_H
+#include "coordtok.h"
+G_BEGIN_DECLS
+CtModel *ct_model_load_uncached (const char *path, const CtLoadOptions *opts,
+    GError **error);
+/* Drops one reference of a cached model; TRUE when it was the last one and
+ * the model was removed from the cache (the caller frees it). */
+gboolean ct_model_cache_release (CtModel *m);
+gint *ct_model_refcount_ptr (CtModel *m);
+/* Called by the cache to hand out backend-specific shared data (CUDA
+ * weights uploaded once per model and device). */
+G_END_DECLS
+#endif
