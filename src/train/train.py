@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Trains a small CoordTok on CPU (PyTorch 1.13) and exports it for the engine.
+
+As in the paper: each step encodes whole 128-frame windows and decodes only
+randomly chosen patch coordinates, with an L2 loss on pixel values in
+[-1, 1].  The decoder's sequences are exactly what inference decodes
+(``--slice`` queries = ``--slice / (NX*NY)`` whole frames, contiguous, in
+(it, ix, iy) order): each training sequence is a random group of
+consecutive frames of the window, all of its patches, so attention
+statistics at training and inference time are the same.  The slice size is
+recorded in the export as ``coordtok.default_slice``.
+
+    /usr/bin/python3 src/train/train.py --data /tmp/coordtok-data \\
+        --out /tmp/ct-run --steps 4000 --minutes 85
+    /usr/bin/python3 src/train/train.py --out /tmp/ct-run --resume   # continue
+    /usr/bin/python3 src/train/train.py --out /tmp/ct-run --export-only \\
+        --export src/models/coordtok-default.safetensors
+
+Checkpoints (``OUT/last.pt``, every ``--ckpt-every`` steps and at the end)
+hold the model, optimizer, step, RNG states and the configuration.
+"""
+
+import argparse
+import dataclasses
+import glob
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from coordtok_model import (CoordTok, CoordTokConfig, export_safetensors,  # noqa: E402
+                            patch_coords, to_model_space, PAD_VALUE)
+
+# The default model: CoordTok-L's token layout, small widths and depths.
+DEFAULT_MODEL = dict(
+    T=128, H=128, W=128, enc_pt=8, enc_pxy=16, enc_dim=192, enc_heads=4,
+    enc_vit_layers=4, enc_cross_layers=2, rxy=16, rt=32, channels=8,
+    qxy=4, qt=8, dec_dim=128, dec_heads=4, dec_layers=4, dec_pxy=8, dec_pt=1,
+    default_slice=256)
+
+# A tiny configuration for tests.
+TINY_MODEL = dict(
+    T=16, H=32, W=32, enc_pt=4, enc_pxy=8, enc_dim=32, enc_heads=2,
+    enc_vit_layers=1, enc_cross_layers=1, rxy=8, rt=8, channels=4,
+    qxy=4, qt=4, dec_dim=32, dec_heads=2, dec_layers=1, dec_pxy=4, dec_pt=1,
+    default_slice=64)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="run folder (checkpoints, log)")
+    ap.add_argument("--data", default="/tmp/coordtok-data",
+                    help="clip cache (video_data.py --cache); built if missing")
+    ap.add_argument("--model", default="{}",
+                    help="JSON of config fields overriding the default model")
+    ap.add_argument("--tiny", action="store_true", help="tiny config (tests)")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="train on synthetic moving patterns (tests, no video)")
+    ap.add_argument("--batch", type=int, default=1, help="windows per step")
+    ap.add_argument("--seqs", type=int, default=8,
+                    help="decoder sequences (slices) per window per step")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="stop (and export) after this much training time")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--min-lr", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--wd", type=float, default=0.02)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="PSNR on --eval-clip every N steps (0: never)")
+    ap.add_argument("--eval-clip", default="/tmp/cockatoo_128.npy",
+                    help=".npy uint8 (n,H,W,3) held-out frames")
+    ap.add_argument("--export", help="write the engine's safetensors here at the end")
+    ap.add_argument("--export-dtype", default="F16", choices=["F32", "F16", "BF16"])
+    ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--bench", action="store_true", help="time a few steps and exit")
+    ap.add_argument("--quiet", action="store_true")
+    return ap.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------
+
+
+class SyntheticSampler:
+    """Moving coloured rectangles and gradients (no video files needed)."""
+
+    def __init__(self, T, size, seed):
+        self.T, self.size = T, size
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self):
+        T, S, rng = self.T, self.size, self.rng
+        yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+        bg = rng.uniform(0, 255, 3).astype(np.float32)
+        gx = rng.uniform(-80, 80, 3).astype(np.float32)
+        fr = np.empty((T, S, S, 3), np.float32)
+        fr[:] = bg + gx * xx[..., None]
+        for _ in range(3):
+            col = rng.uniform(0, 255, 3)
+            w, h = rng.integers(S // 6, S // 2, 2)
+            x0, y0 = rng.uniform(0, S - w), rng.uniform(0, S - h)
+            vx, vy = rng.uniform(-1, 1, 2) * S / T
+            for t in range(T):
+                x = int(x0 + vx * t) % S
+                y = int(y0 + vy * t) % S
+                fr[t, y:y + h, x:x + w] = col
+        return np.clip(fr, 0, 255).astype(np.uint8), T
+
+
+def make_sampler(args, cfg):
+    if args.synthetic:
+        return SyntheticSampler(cfg.T, cfg.H, args.seed)
+    from video_data import WindowSampler, build_cache
+    files = sorted(glob.glob(os.path.join(args.data, "*.npy")))
+    if not files:
+        files = build_cache(args.data)
+    return WindowSampler(files, T=cfg.T, size=cfg.H, seed=args.seed)
+
+
+def make_batch(sampler, model, batch, seqs, rng):
+    """Returns video (B,T,H,W,3), n_frames (B,), coords (B, seqs*S, 3),
+    target (B, seqs*S, patch_values) for sequences of S = cfg.slice queries
+    made of whole consecutive frames (S % (NX*NY) == 0) ."""
+    cfg = model.cfg
+    per_frame = cfg.nx * cfg.ny
+    fps = max(1, cfg.slice // per_frame)        # decoded frames (it) per sequence
+    vids, ns, coords, targets = [], [], [], []
+    for _ in range(batch):
+        fr, n = sampler.sample()
+        v = to_model_space(fr)
+        full = torch.full((cfg.T, cfg.H, cfg.W, 3), PAD_VALUE)
+        full[:n] = v
+        vids.append(full)
+        ns.append(n)
+        n_it = -(-n // cfg.dec_pt)
+        allc = patch_coords(cfg, n).reshape(n_it, per_frame, 3)
+        # patches as (it, ix, iy, pt*p*p*3) with (dt, dx, dy, rgb) order
+        pt, p = cfg.dec_pt, cfg.dec_pxy
+        vv = full[: n_it * pt].reshape(n_it, pt, cfg.nx, p, cfg.ny, p, 3)
+        patches = vv.permute(0, 2, 4, 1, 3, 5, 6).reshape(n_it, per_frame, -1)
+        # seqs random groups of fps consecutive frame indices (groups aligned
+        # like inference slices: starting at multiples of fps)
+        n_groups = max(1, n_it // fps)
+        starts = rng.choice(n_groups, size=seqs, replace=n_groups < seqs) * fps
+        idx = (starts[:, None] + np.arange(fps)[None]).reshape(-1)
+        idx = np.minimum(idx, n_it - 1)
+        coords.append(allc[idx].reshape(-1, 3))
+        targets.append(patches[idx].reshape(-1, patches.shape[-1]))
+    return (torch.stack(vids), torch.tensor(ns), torch.stack(coords), torch.stack(targets))
+
+
+def param_groups(model, wd):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.dim() < 2 or "pos_emb" in name or "pos_embed" in name or "token" in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": wd},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_at(step, args, total, time_frac=0.0):
+    """Linear warmup, then cosine to --min-lr.  The cosine runs over steps or,
+    with --minutes, over training time, whichever ends first, so that a run
+    cut by its time budget still ends annealed."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    f = min(1.0, (step - args.warmup) / max(1, total - args.warmup))
+    f = max(f, min(1.0, time_frac))
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * f))
+
+
+def psnr(a, b):
+    """PSNR in dB of uint8-range arrays (or floats in [0, 255])."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def reconstruct(model, frames_u8, slice=None):
+    """Encodes and decodes uint8 frames (n, H, W, 3) window by window with
+    PyTorch; returns uint8 frames."""
+    cfg = model.cfg
+    out = []
+    was = model.training
+    model.eval()
+    for t0 in range(0, frames_u8.shape[0], cfg.T):
+        fr = frames_u8[t0:t0 + cfg.T]
+        n = fr.shape[0]
+        v = torch.full((1, cfg.T, cfg.H, cfg.W, 3), PAD_VALUE)
+        v[0, :n] = to_model_space(fr)
+        planes = model.encode(v, n)
+        rec = model.rasterize(planes, n, slice=slice)
+        out.append(((rec + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).numpy())
+    model.train(was)
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar with loss and ETA (plain lines when not a tty)."""
+
+    def __init__(self, total, start, log, quiet=False):
+        self.total, self.start_step = total, start
+        self.t0 = time.time()
+        self.log = log
+        self.tty = sys.stderr.isatty() and not quiet
+        self.quiet = quiet
+        self.ema = None
+
+    def update(self, step, loss, lr, extra=""):
+        self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
+        el = time.time() - self.t0
+        done = step + 1 - self.start_step
+        rate = el / max(done, 1)
+        eta = rate * (self.total - step - 1)
+        frac = (step + 1) / self.total
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        psnr_ = 10 * math.log10(4.0 / max(self.ema, 1e-12))
+        line = (f"[{bar}] {step + 1}/{self.total} loss {loss:.4f} (ema {self.ema:.4f}, "
+                f"~{psnr_:.2f} dB) lr {lr:.2e} {rate:.2f}s/it "
+                f"elapsed {el / 60:.1f}m ETA {eta / 60:.1f}m {extra}")
+        if self.tty:
+            sys.stderr.write("\r" + line[:200])
+            sys.stderr.flush()
+        if self.log and ((step + 1) % 10 == 0 or extra):
+            self.log.write(line + "\n")
+            self.log.flush()
+        if not self.tty and not self.quiet and ((step + 1) % 10 == 0 or extra):
+            print(line, file=sys.stderr, flush=True)
+
+
+def save_ckpt(path, model, opt, step, args, history, seconds):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "step": step, "seconds": seconds, "config": dataclasses.asdict(model.cfg),
+                "args": vars(args), "history": history,
+                "rng": {"torch": torch.get_rng_state(),
+                        "numpy": np.random.get_state()}}, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, "last.pt")
+
+    ck = None
+    if args.resume or args.export_only:
+        ck = torch.load(ckpt_path, map_location="cpu")
+        cfg = CoordTokConfig(**ck["config"])
+    else:
+        fields = dict(TINY_MODEL if args.tiny else DEFAULT_MODEL)
+        fields.update(json.loads(args.model))
+        cfg = CoordTokConfig(**fields)
+    cfg.validate()
+    if cfg.slice % (cfg.nx * cfg.ny):
+        raise SystemExit("--model default_slice must be whole frames (multiple of NX*NY)")
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    model = CoordTok(cfg).init_weights()
+    opt = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr, betas=(0.9, 0.95))
+    step, history, seconds0 = 0, [], 0.0
+    if ck is not None:
+        seconds0 = ck.get("seconds", 0.0)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, history = ck["step"], ck.get("history", [])
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+
+    n_params = sum(p.numel() for p in model.parameters())
+    info = (f"model {n_params / 1e6:.2f} M params; encode {cfg.encode_flops() / 1e9:.1f} "
+            f"GFLOP, decode {cfg.decode_flops() / 1e9:.1f} GFLOP per window "
+            f"(slice {cfg.slice})")
+    if not args.quiet:
+        print(info, file=sys.stderr)
+
+    if args.export_only:
+        md = export_safetensors(model, args.export, args.export_dtype,
+                                name=f"coordtok-default step {step}")
+        print(f"exported {args.export} ({len(md)} metadata keys)", file=sys.stderr)
+        return model, history
+
+    sampler = make_sampler(args, cfg)
+    # the data RNG must differ after resume (samplers are not checkpointed)
+    rng = np.random.default_rng(args.seed * 1000003 + step)
+    if hasattr(sampler, "rng"):
+        sampler.rng = np.random.default_rng(args.seed * 7919 + step)
+
+    eval_frames = None
+    if args.eval_every and os.path.exists(args.eval_clip):
+        eval_frames = np.load(args.eval_clip)
+
+    log = open(os.path.join(args.out, "train.log"), "a")
+    log.write(f"# {' '.join(sys.argv)}\n# {info}\n# config {dataclasses.asdict(cfg)}\n")
+    prog = Progress(args.steps, step, log, args.quiet)
+    t_start = time.time() - seconds0   # training time carries over a resume
+    model.train()
+    if args.bench:
+        args.steps = step + 4
+    while step < args.steps:
+        video, ns, coords, target = make_batch(sampler, model, args.batch, args.seqs, rng)
+        elapsed = time.time() - t_start
+        lr = lr_at(step, args, args.steps,
+                   elapsed / (args.minutes * 60) if args.minutes else 0.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        t0 = time.time()
+        planes = model.encode(video, ns)
+        out = model.decode(planes, coords, seq=cfg.slice)
+        loss = torch.mean((out - target) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        lv = float(loss)
+        history.append((step, lv))
+        if args.bench:
+            print(f"step {step}: {time.time() - t0:.2f}s loss {lv:.4f}", file=sys.stderr)
+        extra = ""
+        step += 1
+        if eval_frames is not None and step % args.eval_every == 0:
+            rec = reconstruct(model, eval_frames)
+            extra = f"eval PSNR {psnr(rec, eval_frames):.2f} dB"
+        prog.update(step - 1, lv, lr, extra)
+        out_of_time = args.minutes and (time.time() - t_start) > args.minutes * 60
+        if step % args.ckpt_every == 0 or step == args.steps or out_of_time:
+            save_ckpt(ckpt_path, model, opt, step, args, history, time.time() - t_start)
+        if out_of_time:
+            log.write(f"# stopped after {args.minutes} minutes at step {step}\n")
+            break
+    if prog.tty:
+        sys.stderr.write("\n")
+    log.write(f"# done: step {step}, {(time.time() - t_start) / 60:.1f} min\n")
+    log.close()
+    if args.export and not args.bench:
+        export_safetensors(model, args.export, args.export_dtype,
+                           name=f"coordtok-default step {step}")
+    return model, history
+
+
+if __name__ == "__main__":
+    main()
