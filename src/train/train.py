@@ -64,6 +64,8 @@ def parse_args(argv=None):
     ap.add_argument("--tiny", action="store_true", help="tiny config (tests)")
     ap.add_argument("--synthetic", action="store_true",
                     help="train on synthetic moving patterns (tests, no video)")
+    ap.add_argument("--synthetic-pool", type=int, default=0,
+                    help="reuse this many synthetic clips (0: a new one each time)")
     ap.add_argument("--batch", type=int, default=1, help="windows per step")
     ap.add_argument("--seqs", type=int, default=8,
                     help="decoder sequences (slices) per window per step")
@@ -97,11 +99,17 @@ def parse_args(argv=None):
 class SyntheticSampler:
     """Moving coloured rectangles and gradients (no video files needed)."""
 
-    def __init__(self, T, size, seed):
+    def __init__(self, T, size, seed, pool=0):
         self.T, self.size = T, size
         self.rng = np.random.default_rng(seed)
+        self.pool = [self.make() for _ in range(pool)]
 
     def sample(self):
+        if self.pool:
+            return self.pool[self.rng.integers(len(self.pool))]
+        return self.make()
+
+    def make(self):
         T, S, rng = self.T, self.size, self.rng
         yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
         bg = rng.uniform(0, 255, 3).astype(np.float32)
@@ -122,7 +130,7 @@ class SyntheticSampler:
 
 def make_sampler(args, cfg):
     if args.synthetic:
-        return SyntheticSampler(cfg.T, cfg.H, args.seed)
+        return SyntheticSampler(cfg.T, cfg.H, args.seed, args.synthetic_pool)
     from video_data import WindowSampler, build_cache
     files = sorted(glob.glob(os.path.join(args.data, "*.npy")))
     if not files:
