@@ -597,8 +597,16 @@ op_binpersid (Unpickler *u)
       it[1]->v.global.kind != CT_GLOBAL_STORAGE_CLASS)
     return fail (u, CT_ERROR_FORMAT, "persistent id storage type is not a "
         "storage class");
-  if (it[2]->type != CT_PY_STR || !key_ok (it[2]->v.str.s, it[2]->v.str.len))
-    return fail (u, CT_ERROR_FORMAT, "bad storage key");
+  if (it[2]->type != CT_PY_STR)
+    return fail (u, CT_ERROR_FORMAT, "storage key is a %s, not a string",
+        ct_py_type_name (it[2]->type));
+  if (!key_ok (it[2]->v.str.s, it[2]->v.str.len)) {
+    char *k = printable ((const guint8 *) it[2]->v.str.s,
+        MIN (it[2]->v.str.len, 80));
+    gboolean r = fail (u, CT_ERROR_FORMAT, "bad storage key '%s'", k);
+    g_free (k);
+    return r;
+  }
   if (it[3]->type != CT_PY_STR)
     return fail (u, CT_ERROR_FORMAT, "storage location is not a string");
   gint64 numel;

@@ -264,6 +264,38 @@ build_pickle (const TSpec *ts, int n, gboolean wrap, const guint8 *inject,
     p_op (b, 'G');
     guint8 f[8] = { 0x40, 0x3b, 0x80, 0, 0, 0, 0, 0 };
     g_byte_array_append (b, f, 8);
+    /* an optimizer state the converter must ignore */
+    p_str (b, "optimizer");
+    p_op (b, '}');
+    p_str (b, "state");
+    p_op (b, '}');
+    p_int (b, 0);
+    p_op (b, '}');
+    p_str (b, "step");
+    p_int (b, -5);
+    p_op (b, 's');
+    p_op (b, 's');
+    p_op (b, 's');
+    p_str (b, "param_groups");
+    p_op (b, ']');
+    p_op (b, '}');
+    p_op (b, '(');
+    p_str (b, "betas");
+    p_op (b, 'G');
+    g_byte_array_append (b, f, 8);
+    p_op (b, 'N');
+    p_op (b, 0x86);
+    p_str (b, "foreach");
+    p_op (b, 'N');
+    p_str (b, "params");
+    p_op (b, ']');
+    p_op (b, '(');
+    p_int (b, 0);
+    p_int (b, 70000);
+    p_op (b, 'e');
+    p_op (b, 'u');
+    p_op (b, 'a');
+    p_op (b, 's');
     p_str (b, "model");
   }
   p_global (b, "collections", "OrderedDict");
@@ -572,6 +604,131 @@ test_bad_pickle (void)
   unk.storage_cls = "ComplexFloatStorage";
   expect_pickle_fail (&unk, 1, NULL, 0,
       "forbidden global 'torch ComplexFloatStorage'");
+}
+
+static CtPickle *
+load_ok (const guint8 *d, gsize n)
+{
+  GError *err = NULL;
+  CtPickle *p = ct_pickle_load (d, n, &err);
+  g_assert_no_error (err);
+  g_assert_nonnull (p);
+  return p;
+}
+
+static void
+load_bad (const guint8 *d, gsize n, const char *what)
+{
+  GError *err = NULL;
+  CtPickle *p = ct_pickle_load (d, n, &err);
+  g_assert_null (p);
+  g_assert_nonnull (err);
+  if (!strstr (err->message, what))
+    g_error ("error '%s' does not mention '%s'", err->message, what);
+  g_error_free (err);
+}
+
+static void
+test_pickle_opcodes (void)
+{
+  /* protocol 4 framing, short/long unicode, LONG1, negative BININT,
+   * LONG_BINPUT/LONG_BINGET, MEMOIZE, TUPLE1..3, lists, SETITEM */
+  static const guint8 blob[] = {
+    0x80, 4, 0x95, 60, 0, 0, 0, 0, 0, 0, 0,
+    '}', 0x94,                                   /* dict, memo 0 */
+    0x8c, 1, 'a', 0x8a, 2, 0x00, 0x80,           /* 'a': -32768 */
+    's',
+    0x8c, 1, 'b', 'J', 0xfe, 0xff, 0xff, 0xff,   /* 'b': -2 */
+    's',
+    0x8d, 1, 0, 0, 0, 0, 0, 0, 0, 'c',           /* 'c': [None, True, ...] */
+    ']', 'r', 9, 0, 0, 0,
+    'N', 'a', '(', 0x88, 0x89, 'M', 0x34, 0x12, 'e',
+    's',
+    'X', 2, 0, 0, 0, 0xc3, 0xa9,                 /* 'é': (1,) (1,2) (1,2,3) */
+    'K', 1, 0x85, 'K', 1, 'K', 2, 0x86, 'K', 1, 'K', 2, 'K', 3, 0x87,
+    0x87, 's',
+    0x8c, 1, 'd', 'j', 9, 0, 0, 0, 's',          /* 'd': the same list */
+    0x8c, 1, 'a', 0x8a, 0, 's',                  /* 'a' replaced by 0 */
+    '.',
+  };
+  CtPickle *p = load_ok (blob, sizeof blob);
+  const CtPyObj *r = ct_pickle_root (p);
+  g_assert_cmpint (r->type, ==, CT_PY_DICT);
+  g_assert_cmpuint (ct_py_dict_len (r), ==, 5);
+  g_assert_cmpint (ct_py_dict_get (r, "a")->v.i, ==, 0);
+  g_assert_cmpstr (ct_py_dict_key (r, 0)->v.str.s, ==, "a");
+  g_assert_cmpint (ct_py_dict_get (r, "b")->v.i, ==, -2);
+  const CtPyObj *c = ct_py_dict_get (r, "c");
+  g_assert_cmpint (c->type, ==, CT_PY_LIST);
+  g_assert_cmpuint (c->v.items->len, ==, 4);
+  g_assert_cmpint (((CtPyObj *) c->v.items->pdata[0])->type, ==, CT_PY_NONE);
+  g_assert_true (((CtPyObj *) c->v.items->pdata[1])->v.b);
+  g_assert_false (((CtPyObj *) c->v.items->pdata[2])->v.b);
+  g_assert_cmpint (((CtPyObj *) c->v.items->pdata[3])->v.i, ==, 0x1234);
+  g_assert_true (ct_py_dict_get (r, "d") == c);
+  const CtPyObj *t = ct_py_dict_get (r, "\xc3\xa9");
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->type, ==, CT_PY_TUPLE);
+  g_assert_cmpuint (t->v.items->len, ==, 3);
+  g_assert_cmpuint (((CtPyObj *) t->v.items->pdata[2])->v.items->len, ==, 3);
+  ct_pickle_free (p);
+
+  /* a list that contains itself: no leak, no endless recursion */
+  static const guint8 cyc[] = { 0x80, 2, ']', 'q', 0, 'h', 0, 'a', '.' };
+  p = load_ok (cyc, sizeof cyc);
+  ct_pickle_free (p);
+
+  /* strictness */
+  static const guint8 trailing[] = { 0x80, 2, 'N', '.', 'N' };
+  load_bad (trailing, sizeof trailing, "after STOP");
+  static const guint8 leftover[] = { 0x80, 2, 'N', 'N', '.' };
+  load_bad (leftover, sizeof leftover, "left on the stack");
+  static const guint8 proto9[] = { 0x80, 9, 'N', '.' };
+  load_bad (proto9, sizeof proto9, "protocol 9");
+  static const guint8 badutf[] = { 0x80, 2, 0x8c, 2, 0xc3, 0x28, '.' };
+  load_bad (badutf, sizeof badutf, "UTF-8");
+  static const guint8 hugestr[] = { 0x80, 2, 'X', 0xff, 0xff, 0xff, 0x7f };
+  load_bad (hugestr, sizeof hugestr, "exceeds the limit");
+  static const guint8 longstr[] = { 0x80, 2, 'X', 0xff, 0xff, 0x00, 0x00 };
+  load_bad (longstr, sizeof longstr, "truncated");
+  static const guint8 long9[] = { 0x80, 2, 0x8a, 9, 1, 2, 3, 4, 5, 6, 7, 8,
+    9, '.' };
+  load_bad (long9, sizeof long9, "too large");
+  static const guint8 setitem_list[] = { 0x80, 2, ']', 'N', 'N', 's', '.' };
+  load_bad (setitem_list, sizeof setitem_list, "SETITEM on a list");
+  static const guint8 listkey[] = { 0x80, 2, '}', ']', 'N', 's', '.' };
+  load_bad (listkey, sizeof listkey, "dict key type 'list'");
+  static const guint8 under_mark[] = { 0x80, 2, ']', '(', 'N', 'a', '.' };
+  load_bad (under_mark, sizeof under_mark, "underflow");
+  static const guint8 persid_bad[] = { 0x80, 2, 'N', 'Q', '.' };
+  load_bad (persid_bad, sizeof persid_bad, "persistent id");
+  static const guint8 build_list[] = { 0x80, 2, ']', '}', 'b', '.' };
+  load_bad (build_list, sizeof build_list, "BUILD");
+  static const guint8 frame_big[] = { 0x80, 4, 0x95, 0xff, 0, 0, 0, 0, 0, 0,
+    0, 'N', '.' };
+  load_bad (frame_big, sizeof frame_big, "frame");
+  load_bad (NULL, 0, "truncated");
+
+  /* bounded nesting: 70000 MARKs */
+  GByteArray *b = g_byte_array_new ();
+  p_op (b, 0x80);
+  p_op (b, 2);
+  for (int i = 0; i < 70000; i++)
+    p_op (b, '(');
+  load_bad (b->data, b->len, "too many nested MARKs");
+  g_byte_array_unref (b);
+  /* deep nesting of lists frees without recursion */
+  b = g_byte_array_new ();
+  p_op (b, 0x80);
+  p_op (b, 2);
+  for (int i = 0; i < 200000; i++)
+    p_op (b, ']');
+  for (int i = 0; i < 199999; i++)
+    p_op (b, 'a');
+  p_op (b, '.');
+  p = load_ok (b->data, b->len);
+  ct_pickle_free (p);
+  g_byte_array_unref (b);
 }
 
 static void
@@ -1268,6 +1425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/convert/views", test_views);
   g_test_add_func ("/convert/options", test_options);
   g_test_add_func ("/convert/bad-pickle", test_bad_pickle);
+  g_test_add_func ("/convert/pickle-opcodes", test_pickle_opcodes);
   g_test_add_func ("/convert/pickle-fuzz", test_pickle_fuzz);
   g_test_add_func ("/convert/bad-zip", test_bad_zip);
   g_test_add_func ("/safetensors/writer", test_writer);
