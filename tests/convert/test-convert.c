@@ -347,13 +347,19 @@ storages_init (Storages *s)
 }
 
 /* Writes a checkpoint made of `pkl` and the fixture storages. */
+static const char *byteorder = "little";
+
 static char *
 write_checkpoint (const char *file, GByteArray *pkl, gboolean zip64,
     guint16 pkl_method, const char *extra_name)
 {
   Storages s;
   storages_init (&s);
-  ZEntry e[6] = {
+  ZEntry e[8] = {
+    { "archive/byteorder", (const guint8 *) byteorder, strlen (byteorder),
+      0, 0, 0, 0 },
+    { "archive/.data/serialization_id", (const guint8 *) "1234", 4, 0, 0, 0,
+      0 },
     { "archive/data.pkl", pkl->data, pkl->len, pkl_method, 0, 0, 0 },
     { "archive/data/0", (const guint8 *) s.f, sizeof s.f, 0, 0, 0, 0 },
     { "archive/data/1", (const guint8 *) s.d, sizeof s.d, 0, 0, 0, 0 },
@@ -361,7 +367,7 @@ write_checkpoint (const char *file, GByteArray *pkl, gboolean zip64,
     { "archive/version", (const guint8 *) "3\n", 2, 0, 0, 0, 0 },
     { extra_name, (const guint8 *) "x", 1, 0, 0, 0, 0 },
   };
-  GByteArray *z = build_zip (e, extra_name ? 6 : 5, zip64);
+  GByteArray *z = build_zip (e, extra_name ? 8 : 7, zip64);
   char *path = tmp_path (file);
   write_bytes (path, z->data, z->len);
   g_byte_array_unref (z);
@@ -785,6 +791,65 @@ test_pickle_fuzz (void)
   g_free (path);
 }
 
+static GByteArray *read_golden_checkpoint (void);
+
+static void
+test_zip_fuzz (void)
+{
+  /* random mutations of the central directory, end records and local
+   * headers of a real checkpoint: errors or in-range data, never a crash */
+  GByteArray *g = read_golden_checkpoint ();
+  if (!g) {
+    g_test_skip ("no tiny-full golden case");
+    return;
+  }
+  GError *err = NULL;
+  CtZip *z = ct_zip_open_memory (g->data, g->len, &err);
+  g_assert_no_error (err);
+  guint n_entries = ct_zip_n_entries (z);
+  g_assert_cmpuint (n_entries, >, 3);
+  ct_zip_close (z);
+
+  GRand *r = g_rand_new_with_seed (99);
+  guint8 *buf = g_malloc (g->len);
+  guint tail = MIN (g->len, 8192u);
+  int n_open = 0;
+  for (int it = 0; it < 3000; it++) {
+    memcpy (buf, g->data, g->len);
+    int flips = g_rand_int_range (r, 1, 4);
+    for (int k = 0; k < flips; k++) {
+      guint pos = it % 4 == 0 ? (guint) g_rand_int_range (r, 0, 200) :
+          g->len - 1 - (guint) g_rand_int_range (r, 0, tail);
+      buf[pos] = (guint8) g_rand_int (r);
+    }
+    gsize len = it % 7 == 0 ? g->len - g_rand_int_range (r, 0, 64) : g->len;
+    z = ct_zip_open_memory (buf, len, &err);
+    if (!z) {
+      g_assert_nonnull (err);
+      g_clear_error (&err);
+      continue;
+    }
+    n_open++;
+    for (guint i = 0; i < ct_zip_n_entries (z); i++) {
+      const guint8 *d;
+      guint64 n;
+      if (ct_zip_entry_data (z, ct_zip_entry (z, i), &d, &n, &err)) {
+        g_assert_true (d >= buf && d <= buf + len);
+        g_assert_cmpuint (n, <=, (guint64) (buf + len - d));
+      } else {
+        g_assert_nonnull (err);
+        g_clear_error (&err);
+      }
+    }
+    ct_zip_close (z);
+  }
+  if (g_test_verbose ())
+    g_printerr ("  %d of 3000 mutated archives still open\n", n_open);
+  g_free (buf);
+  g_rand_free (r);
+  g_byte_array_unref (g);
+}
+
 static GByteArray *
 read_golden_checkpoint (void)
 {
@@ -892,6 +957,14 @@ test_bad_zip (void)
         "'archive/data/0' extends past end of file");
     g_byte_array_unref (z);
   }
+
+  /* big-endian storages */
+  byteorder = "big";
+  p = write_checkpoint ("big.pth", pkl, FALSE, 0, NULL);
+  expect_fail (p, "little-endian");
+  g_unlink (p);
+  g_free (p);
+  byteorder = "little";
 
   /* mutations of the golden checkpoint */
   GByteArray *g = read_golden_checkpoint ();
@@ -1428,6 +1501,7 @@ main (int argc, char **argv)
   g_test_add_func ("/convert/pickle-opcodes", test_pickle_opcodes);
   g_test_add_func ("/convert/pickle-fuzz", test_pickle_fuzz);
   g_test_add_func ("/convert/bad-zip", test_bad_zip);
+  g_test_add_func ("/convert/zip-fuzz", test_zip_fuzz);
   g_test_add_func ("/safetensors/writer", test_writer);
 
   int r = g_test_run ();
