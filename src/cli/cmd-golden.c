@@ -6,11 +6,15 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cli.h"
 #include "safetensors.h"
+#include "convert/convert.h"
+
+#include <glib/gstdio.h>
 
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   double tol;
@@ -225,9 +229,11 @@ int
 ct_cmd_golden (int argc, char **argv)
 {
   char *weights = NULL, *device_s = NULL, *prec_s = NULL;
+  gboolean from_checkpoint = FALSE;
   double tol = 0;
   GOptionEntry entries[] = {
     { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights, "Weight file to use instead of CASE/weights.safetensors", "FILE" },
+    { "checkpoint", 'c', 0, G_OPTION_ARG_NONE, &from_checkpoint, "Convert CASE/checkpoint.pth in C and check with that instead", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "cpu (default), cuda or auto", "DEV" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &prec_s, "fp32 (default), tf32, bf16", "P" },
     { "tolerance", 't', 0, G_OPTION_ARG_DOUBLE, &tol, "Relative bound (default 1e-4 CPU, 1e-3 CUDA fp32)", "TOL" },
@@ -253,8 +259,36 @@ ct_cmd_golden (int argc, char **argv)
   if (tol <= 0)
     tol = dev == CT_DEVICE_CPU ? 1e-4 : 1e-3;
   int fails = 0;
-  for (int i = 1; i < argc; i++)
-    fails += run_case (argv[i], weights, dev, prec, tol);
+  for (int i = 1; i < argc; i++) {
+    if (!from_checkpoint) {
+      fails += run_case (argv[i], weights, dev, prec, tol);
+      continue;
+    }
+    /* convert the official checkpoint to a temporary file first */
+    int eh = 0, dh = 0, fd;
+    char *tmp = NULL, *ckpt = g_build_filename (argv[i], "checkpoint.pth", NULL);
+    if (!read_heads (argv[i], &eh, &dh, &err) ||
+        (fd = g_file_open_tmp ("coordtok-golden-XXXXXX.safetensors", &tmp, &err)) < 0) {
+      printf ("case %s\n  ERROR: %s\n", argv[i], err->message);
+      g_clear_error (&err);
+      g_free (ckpt);
+      fails++;
+      continue;
+    }
+    close (fd);
+    CtConvertOptions o = { .enc_heads = eh, .dec_heads = dh, .out_dtype = CT_DTYPE_F32 };
+    if (!ct_convert_checkpoint (ckpt, tmp, &o, &err)) {
+      printf ("case %s\n  ERROR converting %s: %s\n", argv[i], ckpt, err->message);
+      g_clear_error (&err);
+      fails++;
+    } else {
+      printf ("converted %s -> %s\n", ckpt, tmp);
+      fails += run_case (argv[i], tmp, dev, prec, tol);
+    }
+    g_unlink (tmp);
+    g_free (tmp);
+    g_free (ckpt);
+  }
   printf ("%d of %d cases passed\n", argc - 1 - fails, argc - 1);
   g_free (weights);
   g_free (device_s);

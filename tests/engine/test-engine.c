@@ -1,0 +1,390 @@
+/* test-engine.c - libcoordtok: bad weight files are refused with a message
+ * that names the problem, models are shared, sessions check arguments, and
+ * partial decodes agree with whole-window decodes.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "coordtok.h"
+#include "safetensors.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+static char *tmpdir;
+static const char *golden_dir;
+
+static char *
+golden (const char *c, const char *file)
+{
+  return g_build_filename (golden_dir, c, file, NULL);
+}
+
+static char *
+write_tmp (const char *name, const void *data, gsize len)
+{
+  char *p = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (p, data, len, NULL));
+  return p;
+}
+
+/* a safetensors file from a header string and n data bytes */
+static char *
+raw_st (const char *name, const char *header, gsize ndata)
+{
+  gsize hl = strlen (header);
+  guint8 *buf = g_malloc0 (8 + hl + ndata);
+  guint64 le = GUINT64_TO_LE (hl);
+  memcpy (buf, &le, 8);
+  memcpy (buf + 8, header, hl);
+  char *p = write_tmp (name, buf, 8 + hl + ndata);
+  g_free (buf);
+  return p;
+}
+
+static void
+expect_st_error (const char *path, const char *needle)
+{
+  GError *err = NULL;
+  CtSafetensors *st = ct_safetensors_open (path, &err);
+  g_assert_null (st);
+  g_assert_nonnull (err);
+  if (!strstr (err->message, needle))
+    g_error ("message '%s' does not mention '%s'", err->message, needle);
+  /* the model loader must refuse it too, with the same reason */
+  g_clear_error (&err);
+  CtModel *m = ct_model_load (path, &err);
+  g_assert_null (m);
+  g_assert_nonnull (err);
+  g_clear_error (&err);
+}
+
+static void
+test_safetensors_malformed (void)
+{
+  char *p;
+  p = write_tmp ("short.st", "abc", 3);
+  expect_st_error (p, "too short");
+  g_free (p);
+
+  /* header length past the end */
+  guint8 b[16] = { 0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}' };
+  p = write_tmp ("hlen.st", b, 10);
+  expect_st_error (p, "past the end");
+  g_free (p);
+
+  p = raw_st ("json.st", "{\"a\": [", 0);
+  expect_st_error (p, "JSON");
+  g_free (p);
+
+  p = raw_st ("dtype.st", "{\"a\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+  expect_st_error (p, "unsupported dtype 'Q7'");
+  g_free (p);
+
+  p = raw_st ("range.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8);
+  expect_st_error (p, "out of range");
+  g_free (p);
+
+  p = raw_st ("size.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
+  expect_st_error (p, "needs 12");
+  g_free (p);
+
+  p = raw_st ("overlap.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
+  expect_st_error (p, "overlaps");
+  g_free (p);
+
+  p = raw_st ("hole.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12);
+  expect_st_error (p, "hole");
+  g_free (p);
+
+  p = raw_st ("neg.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4);
+  expect_st_error (p, "bad shape");
+  g_free (p);
+
+  p = raw_st ("md.st", "{\"__metadata__\":{\"k\":3},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+  expect_st_error (p, "not a string");
+  g_free (p);
+
+  p = raw_st ("trail.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8);
+  expect_st_error (p, "trailing");
+  g_free (p);
+
+  /* every truncation of a real weight file is refused without a crash */
+  char *w = golden ("tiny-full", "weights.safetensors");
+  gchar *data;
+  gsize len;
+  g_assert_true (g_file_get_contents (w, &data, &len, NULL));
+  for (gsize cut = 0; cut < len; cut += len / 7 + 1) {
+    GError *err = NULL;
+    char *t = write_tmp ("trunc.st", data, cut);
+    g_assert_null (ct_safetensors_open (t, &err));
+    g_assert_nonnull (err);
+    g_clear_error (&err);
+    g_free (t);
+  }
+  g_free (data);
+  g_free (w);
+}
+
+/* copies tiny-full's weights, dropping or reshaping one tensor */
+static char *
+mutated_weights (const char *drop, const char *reshape, gboolean to_i32,
+    const char *md_key, const char *md_value)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtSafetensors *st = ct_safetensors_open (w, NULL);
+  g_assert_nonnull (st);
+  CtSafetensorsWriter *wr = ct_safetensors_writer_new ();
+  if (md_key)
+    ct_safetensors_writer_set_metadata (wr, md_key, md_value);
+  for (int i = 0; i < ct_safetensors_n_tensors (st); i++) {
+    const CtTensorView *t = ct_safetensors_tensor (st, i);
+    if (drop && !strcmp (t->name, drop))
+      continue;
+    gint64 shape[CT_MAX_DIMS];
+    memcpy (shape, t->shape, sizeof shape);
+    int nd = t->ndim;
+    if (reshape && !strcmp (t->name, reshape)) {
+      /* same bytes, different shape: (a, b) -> (b, a) or 1-D -> (1, n) */
+      if (nd == 2) {
+        shape[0] = t->shape[1];
+        shape[1] = t->shape[0];
+      } else {
+        shape[0] = 1;
+        shape[1] = t->numel;
+        nd = 2;
+      }
+    }
+    CtDType dt = t->dtype;
+    if (to_i32 && !strcmp (t->name, "decoder.projector.bias"))
+      dt = CT_DTYPE_I32;
+    ct_safetensors_writer_add (wr, t->name, dt, nd, shape, t->data);
+  }
+  char *out = g_build_filename (tmpdir, "mutated.safetensors", NULL);
+  GError *err = NULL;
+  g_assert_true (ct_safetensors_writer_write (wr, out, NULL, NULL, &err));
+  ct_safetensors_writer_free (wr);
+  ct_safetensors_close (st);
+  g_free (w);
+  return out;
+}
+
+static void
+expect_model_error (const char *path, const char *needle)
+{
+  GError *err = NULL;
+  CtLoadOptions o = { 4, 4 };
+  CtModel *m = ct_model_load_full (path, &o, &err);
+  g_assert_null (m);
+  g_assert_nonnull (err);
+  if (!strstr (err->message, needle))
+    g_error ("message '%s' does not mention '%s'", err->message, needle);
+  g_error_free (err);
+}
+
+static void
+test_model_validation (void)
+{
+  char *p = mutated_weights ("encoder.transformer.layers.1.norm2.bias", NULL, FALSE, NULL, NULL);
+  expect_model_error (p, "missing tensor 'encoder.transformer.layers.1.norm2.bias'");
+  g_free (p);
+
+  p = mutated_weights (NULL, "decoder.transformer.layers.0.attn.proj.bias", FALSE, NULL, NULL);
+  expect_model_error (p, "'decoder.transformer.layers.0.attn.proj.bias' has shape (1, 48), the configuration needs (48)");
+  g_free (p);
+
+  p = mutated_weights (NULL, "decoder.transformer.layers.1.mlp.fc1.weight", FALSE, NULL, NULL);
+  expect_model_error (p, "(48, 192)");
+  g_free (p);
+
+  p = mutated_weights (NULL, NULL, TRUE, NULL, NULL);
+  expect_model_error (p, "decoder.projector.bias' has dtype I32");
+  g_free (p);
+
+  /* a shape the sizes cannot come from */
+  p = mutated_weights ("decoder.transformer.pos_embed", NULL, FALSE, NULL, NULL);
+  expect_model_error (p, "decoder.transformer.pos_embed");
+  g_free (p);
+
+  /* metadata present but incomplete / malformed */
+  p = mutated_weights (NULL, NULL, FALSE, "coordtok.T", "16");
+  expect_model_error (p, "missing key");
+  g_free (p);
+
+  /* heads that do not divide the width */
+  GError *err = NULL;
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 5, 4 };
+  g_assert_null (ct_model_load_full (w, &o, &err));
+  g_assert_nonnull (strstr (err->message, "enc_dim=64 not divisible by enc_heads=5"));
+  g_clear_error (&err);
+  g_assert_null (ct_model_load ("/nonexistent/x.safetensors", &err));
+  g_assert_error (err, CT_ERROR, CT_ERROR_IO);
+  g_clear_error (&err);
+  g_free (w);
+}
+
+static void
+test_model_shared (void)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  CtModel *a = ct_model_load_full (w, &o, NULL);
+  char *rel = g_strconcat (golden_dir, "/./tiny-full/weights.safetensors", NULL);
+  CtModel *b = ct_model_load_full (rel, &o, NULL);
+  g_assert_nonnull (a);
+  g_assert_true (a == b);          /* one copy per file */
+  g_assert_cmpstr (ct_model_id (a), ==, ct_model_id (b));
+  g_assert_cmpint (strlen (ct_model_id (a)), ==, 16);
+  ct_model_unref (b);
+  ct_model_unref (a);
+  /* after the last unref a new load builds a new model, same id */
+  CtModel *c = ct_model_load_full (w, &o, NULL);
+  g_assert_nonnull (c);
+  ct_model_unref (c);
+  g_free (rel);
+  g_free (w);
+}
+
+static void
+test_session_arguments (void)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  GError *err = NULL;
+  CtModel *m = ct_model_load_full (w, &o, NULL);
+  CtSession *s = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, &err);
+  g_assert_no_error (err);
+  g_assert_cmpint (ct_session_device (s), ==, CT_DEVICE_CPU);
+  /* CPU refuses reduced precision instead of silently ignoring it */
+  g_assert_null (ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_BF16, &err));
+  g_assert_error (err, CT_ERROR, CT_ERROR_UNSUPPORTED);
+  g_clear_error (&err);
+
+  const CtConfig *c = ct_model_config (m);
+  gsize vn = (gsize) c->T * c->H * c->W * 3;
+  float *video = g_new0 (float, vn), *z = g_new0 (float, ct_config_token_floats (c));
+  g_assert_false (ct_session_encode (s, video, 0, z, NULL, &err));
+  g_assert_error (err, CT_ERROR, CT_ERROR_ARGUMENT);
+  g_clear_error (&err);
+  g_assert_false (ct_session_encode (s, video, c->T + 1, z, NULL, &err));
+  g_clear_error (&err);
+  float coords[6] = { 0, 0.5f, 1, 0, NAN, 0 }, out[2 * 48];
+  g_assert_false (ct_session_decode (s, z, coords, 2, out, NULL, &err));
+  g_assert_nonnull (strstr (err->message, "outside [0, 1]"));
+  g_clear_error (&err);
+  coords[4] = 1.5f;
+  g_assert_false (ct_session_decode (s, z, coords, 2, out, NULL, &err));
+  g_clear_error (&err);
+  g_assert_false (ct_session_rasterize_range (s, z, 8, 0, 4, 8, video, &err));
+  g_clear_error (&err);
+  g_free (video);
+  g_free (z);
+  ct_session_free (s);
+  ct_model_unref (m);
+  g_free (w);
+}
+
+/* A frame sub-range decoded with frame-aligned slices equals the same
+ * frames of the whole-window decode, bit for bit. */
+static void
+test_rasterize_range (void)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  CtModel *m = ct_model_load_full (w, &o, NULL);
+  CtSession *s = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
+  const CtConfig *c = ct_model_config (m);
+  gsize frame = (gsize) c->H * c->W * 3, vn = frame * c->T;
+  float *video = g_new (float, vn), *z = g_new (float, ct_config_token_floats (c));
+  for (gsize i = 0; i < vn; i++)
+    video[i] = sinf (i * 0.001f);
+  g_assert_true (ct_session_encode (s, video, c->T, z, NULL, NULL));
+  int per_frame = ct_config_nx (c) * ct_config_ny (c);
+  float *full = g_new (float, vn), *part = g_new (float, 4 * frame);
+  g_assert_true (ct_session_rasterize (s, z, c->T, 2 * per_frame, full, NULL));
+  g_assert_true (ct_session_rasterize_range (s, z, c->T, 2 * per_frame, 6, 4, part, NULL));
+  g_assert_cmpmem (part, 4 * frame * sizeof (float), full + 6 * frame, 4 * frame * sizeof (float));
+  /* and a slice size the window is not a multiple of still covers it all */
+  g_assert_true (ct_session_rasterize (s, z, c->T, 1000, full, NULL));
+  for (gsize i = 0; i < vn; i++)
+    g_assert_true (isfinite (full[i]));
+  g_free (video); g_free (z); g_free (full); g_free (part);
+  ct_session_free (s);
+  ct_model_unref (m);
+  g_free (w);
+}
+
+static void
+test_half_conversions (void)
+{
+  float vals[] = { 0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f,
+    1e-9f, 3.14159265f, 70000.0f, -1e-4f };
+  for (guint i = 0; i < G_N_ELEMENTS (vals); i++) {
+    float h = ct_f16_to_f32 (ct_f32_to_f16 (vals[i]));
+    float b = ct_bf16_to_f32 (ct_f32_to_bf16 (vals[i]));
+    if (fabsf (vals[i]) > 65504.0f)
+      g_assert_true (isinf (h));
+    else if (fabsf (vals[i]) >= 6.1035156e-05f)
+      g_assert_cmpfloat (fabsf (h - vals[i]), <=, fabsf (vals[i]) / 2048.0f);
+    else
+      g_assert_cmpfloat (fabsf (h - vals[i]), <=, 2.98e-8f);
+    g_assert_cmpfloat (fabsf (b - vals[i]), <=, fabsf (vals[i]) / 256.0f);
+  }
+  g_assert_cmphex (ct_f32_to_f16 (1.0f), ==, 0x3c00);
+  g_assert_cmphex (ct_f32_to_bf16 (1.0f), ==, 0x3f80);
+  /* round half to even: 1 + 2^-11 rounds down to 1, 1 + 3*2^-11 up */
+  g_assert_cmphex (ct_f32_to_f16 (1.0f + 1.0f / 2048), ==, 0x3c00);
+  g_assert_cmphex (ct_f32_to_f16 (1.0f + 3.0f / 2048), ==, 0x3c02);
+}
+
+static void
+test_pixels (void)
+{
+  guint8 rgb[2 * 8] = { 0, 255, 128, 1, 2, 3, 0, 0, 10, 20, 30, 40, 50, 60, 0, 0 };
+  float m[12];
+  guint8 back[2 * 8] = { 0 };
+  ct_rgb8_to_model (rgb, 2, 2, 8, m);   /* rows padded to 8 bytes */
+  g_assert_cmpfloat (m[0], ==, -1.0f);
+  g_assert_cmpfloat (m[1], ==, 1.0f);
+  ct_model_to_rgb8 (m, 2, 2, back, 8);
+  for (int y = 0; y < 2; y++)
+    g_assert_cmpmem (back + 8 * y, 6, rgb + 8 * y, 6);
+  float odd[3] = { -5.0f, 7.0f, NAN };
+  guint8 o[3];
+  ct_model_to_rgb8 (odd, 1, 1, o, 3);
+  g_assert_cmpint (o[0], ==, 0);
+  g_assert_cmpint (o[1], ==, 255);
+  g_assert_cmpint (o[2], ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  golden_dir = g_getenv ("COORDTOK_GOLDEN_DIR");
+  if (!golden_dir)
+    golden_dir = "tests/data/golden";
+  tmpdir = g_dir_make_tmp ("coordtok-test-XXXXXX", NULL);
+  g_test_add_func ("/safetensors/malformed", test_safetensors_malformed);
+  g_test_add_func ("/model/validation", test_model_validation);
+  g_test_add_func ("/model/shared", test_model_shared);
+  g_test_add_func ("/session/arguments", test_session_arguments);
+  g_test_add_func ("/session/rasterize-range", test_rasterize_range);
+  g_test_add_func ("/half/conversions", test_half_conversions);
+  g_test_add_func ("/pixels/round-trip", test_pixels);
+  int r = g_test_run ();
+  /* clean the temp dir */
+  GDir *d = g_dir_open (tmpdir, 0, NULL);
+  const char *n;
+  while (d && (n = g_dir_read_name (d))) {
+    char *p = g_build_filename (tmpdir, n, NULL);
+    g_unlink (p);
+    g_free (p);
+  }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (tmpdir);
+  g_free (tmpdir);
+  return r;
+}
