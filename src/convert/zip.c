@@ -234,7 +234,7 @@ read_directory (CtZip *z, GError **error)
       return FALSE;
     }
     guint64 rsize = rd64 (r64 + 4);
-    if (rsize < EOCD64_MIN_SIZE - 12 ||
+    if (rsize < EOCD64_MIN_SIZE - 12 || rsize > G_MAXUINT64 - 12 ||
         !in_range (rec, rsize + 12, eocd - EOCD64_LOC_SIZE)) {
       g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
           "zip: zip64 end of central directory record has a bad size");
