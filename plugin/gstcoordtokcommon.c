@@ -1,0 +1,201 @@
+/* gstcoordtokcommon.c - enums, model opening, token caps, pixel conversion.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include "gstcoordtokcommon.h"
+
+GType
+gst_coordtok_device_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_COORDTOK_DEVICE_AUTO, "CUDA when a usable GPU and the CUDA module are present, else CPU", "auto"},
+    {GST_COORDTOK_DEVICE_CPU, "CPU (OpenBLAS + OpenMP)", "cpu"},
+    {GST_COORDTOK_DEVICE_CUDA, "CUDA (fails at start if unavailable)", "cuda"},
+    {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstCoordTokDevice", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_coordtok_dtype_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_COORDTOK_DTYPE_F32, "32-bit IEEE float (exact engine output)", "f32"},
+    {GST_COORDTOK_DTYPE_F16, "16-bit IEEE half float (rounded to nearest even)", "f16"},
+    {GST_COORDTOK_DTYPE_BF16, "bfloat16 (rounded to nearest even)", "bf16"},
+    {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstCoordTokDType", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+gboolean
+gst_coordtok_open (const char *path, GstCoordTokDevice device, CtModel **model,
+    CtSession **session, GError **error)
+{
+  CtModel *m = (path && *path) ? ct_model_load (path, error) : ct_model_load_default (error);
+  if (!m)
+    return FALSE;
+  CtSession *s = ct_session_new (m, (CtDevice) device, CT_PRECISION_FP32, error);
+  if (!s) {
+    ct_model_unref (m);
+    return FALSE;
+  }
+  *model = m;
+  *session = s;
+  return TRUE;
+}
+
+static GstCaps *
+token_caps (CtTokensDType dtype, int T, int W, int H, int rxy, int rt, int C,
+    gint fps_n, gint fps_d, const char *model_id)
+{
+  return gst_caps_new_simple (GST_COORDTOK_MEDIA_TYPE,
+      "parsed", G_TYPE_BOOLEAN, TRUE,
+      "version", G_TYPE_INT, CT_TOKENS_VERSION,
+      "dtype", G_TYPE_STRING, ct_tokens_dtype_name (dtype),
+      "window", G_TYPE_INT, T,
+      "width", G_TYPE_INT, W,
+      "height", G_TYPE_INT, H,
+      "framerate", GST_TYPE_FRACTION, fps_n, fps_d,
+      "rxy", G_TYPE_INT, rxy,
+      "rt", G_TYPE_INT, rt,
+      "channels", G_TYPE_INT, C,
+      "model-id", G_TYPE_STRING, model_id, NULL);
+}
+
+GstCaps *
+gst_coordtok_token_caps (const CtModel *model, CtTokensDType dtype, gint fps_n, gint fps_d)
+{
+  const CtConfig *c = ct_model_config (model);
+  return token_caps (dtype, c->T, c->W, c->H, c->rxy, c->rt, c->channels,
+      fps_n, fps_d, ct_model_id (model));
+}
+
+GstCaps *
+gst_coordtok_token_caps_from_header (const CtTokensHeader *h)
+{
+  return token_caps (h->dtype, h->T, h->width, h->height, h->rxy, h->rt,
+      h->channels, h->fps_n, h->fps_d, h->model_id);
+}
+
+gboolean
+gst_coordtok_parse_token_caps (const GstCaps *caps, GstCoordTokCapsInfo *info,
+    GError **error)
+{
+  GstStructure *s;
+  const gchar *dt;
+  gint version;
+
+  memset (info, 0, sizeof *info);
+  if (!caps || gst_caps_get_size (caps) != 1 || !gst_caps_is_fixed (caps)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, "token caps are not fixed");
+    return FALSE;
+  }
+  s = gst_caps_get_structure (caps, 0);
+  if (!gst_structure_has_name (s, GST_COORDTOK_MEDIA_TYPE)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, "caps are %s, not %s",
+        gst_structure_get_name (s), GST_COORDTOK_MEDIA_TYPE);
+    return FALSE;
+  }
+  if (gst_structure_get_int (s, "version", &version) && version != CT_TOKENS_VERSION) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "token stream version %d is not supported (this build reads %d)",
+        version, CT_TOKENS_VERSION);
+    return FALSE;
+  }
+  dt = gst_structure_get_string (s, "dtype");
+  info->model_id = gst_structure_get_string (s, "model-id");
+  if (!dt || !ct_tokens_dtype_from_name (dt, &info->dtype) ||
+      !gst_structure_get_int (s, "window", &info->T) ||
+      !gst_structure_get_int (s, "width", &info->width) ||
+      !gst_structure_get_int (s, "height", &info->height) ||
+      !gst_structure_get_int (s, "rxy", &info->rxy) ||
+      !gst_structure_get_int (s, "rt", &info->rt) ||
+      !gst_structure_get_int (s, "channels", &info->channels) ||
+      !gst_structure_get_fraction (s, "framerate", &info->fps_n, &info->fps_d) ||
+      !info->model_id) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "token caps lack a field (need dtype f32/f16/bf16, window, width, "
+        "height, framerate, rxy, rt, channels, model-id): %" GST_PTR_FORMAT, caps);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* byte offsets of R, G, B (and alpha, -1 if none) in a packed pixel */
+static void
+rgb_offsets (const GstVideoFrame *frame, int *r, int *g, int *b, int *a, int *ps)
+{
+  const GstVideoFormatInfo *f = frame->info.finfo;
+  *r = GST_VIDEO_FORMAT_INFO_POFFSET (f, GST_VIDEO_COMP_R);
+  *g = GST_VIDEO_FORMAT_INFO_POFFSET (f, GST_VIDEO_COMP_G);
+  *b = GST_VIDEO_FORMAT_INFO_POFFSET (f, GST_VIDEO_COMP_B);
+  *a = GST_VIDEO_FORMAT_INFO_HAS_ALPHA (f) ?
+      (int) GST_VIDEO_FORMAT_INFO_POFFSET (f, GST_VIDEO_COMP_A) : -1;
+  *ps = GST_VIDEO_FORMAT_INFO_PSTRIDE (f, 0);
+}
+
+void
+gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst)
+{
+  int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
+  int stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+  const guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+
+  if (GST_VIDEO_FRAME_FORMAT (frame) == GST_VIDEO_FORMAT_RGB) {
+    ct_rgb8_to_model (data, w, h, stride, dst);
+    return;
+  }
+  int r, g, b, a, ps;
+  rgb_offsets (frame, &r, &g, &b, &a, &ps);
+  for (int y = 0; y < h; y++) {
+    const guint8 *row = data + (gsize) y * stride;
+    float *d = dst + (gsize) y * w * 3;
+    for (int x = 0; x < w; x++) {
+      const guint8 *p = row + x * ps;
+      d[3 * x + 0] = 2.0f * ((float) p[r] / 255.0f) - 1.0f;
+      d[3 * x + 1] = 2.0f * ((float) p[g] / 255.0f) - 1.0f;
+      d[3 * x + 2] = 2.0f * ((float) p[b] / 255.0f) - 1.0f;
+    }
+  }
+}
+
+void
+gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame, guint8 *scratch)
+{
+  int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
+  int stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+  guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+
+  if (GST_VIDEO_FRAME_FORMAT (frame) == GST_VIDEO_FORMAT_RGB) {
+    ct_model_to_rgb8 (src, w, h, data, stride);
+    return;
+  }
+  int r, g, b, a, ps;
+  rgb_offsets (frame, &r, &g, &b, &a, &ps);
+  for (int y = 0; y < h; y++) {
+    guint8 *row = data + (gsize) y * stride;
+    ct_model_to_rgb8 (src + (gsize) y * w * 3, w, 1, scratch, w * 3);
+    for (int x = 0; x < w; x++) {
+      guint8 *p = row + x * ps;
+      p[r] = scratch[3 * x];
+      p[g] = scratch[3 * x + 1];
+      p[b] = scratch[3 * x + 2];
+      if (a >= 0)
+        p[a] = 255;
+      else if (ps == 4)
+        p[6 - r - g - b] = 0xff;  /* the x byte: offsets sum to 0+1+2+3 */
+    }
+  }
+}

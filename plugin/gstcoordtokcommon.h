@@ -1,0 +1,67 @@
+/* gstcoordtokcommon.h - shared by the coordtok elements.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef GST_COORDTOK_COMMON_H
+#define GST_COORDTOK_COMMON_H
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include "coordtok.h"
+#include "tokens/tokens.h"
+
+G_BEGIN_DECLS
+
+/* Media type of token buffers (one token record per buffer). */
+#define GST_COORDTOK_MEDIA_TYPE "video/x-coordtok"
+
+/* Raw formats the encoder accepts and the decoder produces (8-bit RGB
+ * family; model space is RGB). */
+#define GST_COORDTOK_RAW_FORMATS \
+  "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
+
+typedef enum {
+  GST_COORDTOK_DEVICE_AUTO = CT_DEVICE_AUTO,
+  GST_COORDTOK_DEVICE_CPU = CT_DEVICE_CPU,
+  GST_COORDTOK_DEVICE_CUDA = CT_DEVICE_CUDA,
+} GstCoordTokDevice;
+
+typedef enum {
+  GST_COORDTOK_DTYPE_F32 = CT_TOKENS_F32,
+  GST_COORDTOK_DTYPE_F16 = CT_TOKENS_F16,
+  GST_COORDTOK_DTYPE_BF16 = CT_TOKENS_BF16,
+} GstCoordTokDType;
+
+#define GST_TYPE_COORDTOK_DEVICE (gst_coordtok_device_get_type ())
+GType gst_coordtok_device_get_type (void);
+#define GST_TYPE_COORDTOK_DTYPE (gst_coordtok_dtype_get_type ())
+GType gst_coordtok_dtype_get_type (void);
+
+/* Loads `path` (NULL/"": the default model) and opens a session on it.
+ * Posts nothing; the caller turns the GError into an element error. */
+gboolean gst_coordtok_open (const char *path, GstCoordTokDevice device,
+    CtModel **model, CtSession **session, GError **error);
+
+/* Caps of a token stream: everything a consumer needs to interpret a buffer.
+ * fps_n/fps_d: framerate of the source (0/1: variable). */
+GstCaps *gst_coordtok_token_caps (const CtModel *model, CtTokensDType dtype,
+    gint fps_n, gint fps_d);
+GstCaps *gst_coordtok_token_caps_from_header (const CtTokensHeader *h);
+
+/* Reads the token caps back; FALSE with a message if a field is missing. */
+typedef struct {
+  CtTokensDType dtype;
+  gint T, width, height, rxy, rt, channels;
+  gint fps_n, fps_d;
+  const gchar *model_id;      /* points into the caps */
+} GstCoordTokCapsInfo;
+gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
+    GstCoordTokCapsInfo *info, GError **error);
+
+/* Pixel conversions between a mapped packed-RGB-family frame and model
+ * space (H, W, 3).  Same arithmetic as ct_rgb8_to_model/ct_model_to_rgb8. */
+void gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst);
+void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,
+    guint8 *scratch /* width*3 bytes */);
+
+G_END_DECLS
+
+#endif

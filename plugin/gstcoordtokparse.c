@@ -1,0 +1,195 @@
+/* gstcoordtokparse.c - coordtokparse: frames a byte stream of CoordTok token
+ * records (as written by coordtokenc ! filesink) into one buffer per record.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A stream is the plain concatenation of records (docs/token-format.md).
+ * Each record is found by its magic "CTOK"; its fixed header gives the
+ * record's size; the header CRC is checked before the record is accepted,
+ * otherwise the parser resyncs on the next magic (garbage is skipped with a
+ * warning).  The payload CRC is left to the decoder, which posts an error.
+ * Caps are set from the first header and whenever the stream parameters
+ * change; buffer timestamps come from the header.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include "gstcoordtokparse.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (coordtokparse_debug);
+#define GST_CAT_DEFAULT coordtokparse_debug
+
+struct _GstCoordTokParse {
+  GstBaseParse parent;
+  GstCaps *caps;                /* last caps set */
+  guint64 skipped;              /* bytes of garbage skipped */
+};
+
+#define gst_coordtok_parse_parent_class parent_class
+G_DEFINE_TYPE (GstCoordTokParse, gst_coordtok_parse, GST_TYPE_BASE_PARSE);
+GST_ELEMENT_REGISTER_DEFINE (coordtokparse, "coordtokparse", GST_RANK_PRIMARY,
+    GST_TYPE_COORDTOK_PARSE);
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_COORDTOK_MEDIA_TYPE));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_COORDTOK_MEDIA_TYPE ", parsed = (boolean) true"));
+
+static gboolean
+gst_coordtok_parse_start (GstBaseParse * parse)
+{
+  GstCoordTokParse *self = GST_COORDTOK_PARSE (parse);
+  gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
+  gst_base_parse_set_pts_interpolation (parse, FALSE);
+  gst_base_parse_set_infer_ts (parse, FALSE);
+  gst_clear_caps (&self->caps);
+  self->skipped = 0;
+  return TRUE;
+}
+
+static gboolean
+gst_coordtok_parse_stop (GstBaseParse * parse)
+{
+  GstCoordTokParse *self = GST_COORDTOK_PARSE (parse);
+  gst_clear_caps (&self->caps);
+  return TRUE;
+}
+
+static gint
+find_magic (const guint8 * data, gsize size)
+{
+  for (gsize i = 0; i + 4 <= size; i++)
+    if (memcmp (data + i, CT_TOKENS_MAGIC, 4) == 0)
+      return (gint) i;
+  return -1;
+}
+
+static GstFlowReturn
+gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame,
+    gint * skipsize)
+{
+  GstCoordTokParse *self = GST_COORDTOK_PARSE (parse);
+  GstBuffer *buf = frame->buffer;
+  GstMapInfo map;
+  CtTokensHeader h;
+  GError *err = NULL;
+  gsize rec;
+  gint off;
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
+    return GST_FLOW_ERROR;
+
+  off = find_magic (map.data, map.size);
+  if (off != 0) {
+    /* skip to the next magic, or keep the last 3 bytes (a split magic) */
+    *skipsize = off > 0 ? off : (gint) MAX (1, (gssize) map.size - 3);
+    self->skipped += *skipsize;
+    GST_WARNING_OBJECT (self, "skipping %d bytes of non-token data", *skipsize);
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+
+  if (map.size < CT_TOKENS_FIXED_HEADER_SIZE && GST_BASE_PARSE_DRAINING (parse)) {
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at the "
+            "end of the stream: %" G_GSIZE_FORMAT " bytes, not even a header",
+            map.size), (NULL));
+    *skipsize = map.size;
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+  if (!ct_tokens_header_peek (map.data, map.size, &h, &err)) {
+    GST_WARNING_OBJECT (self, "bad token header, resyncing: %s", err->message);
+    g_clear_error (&err);
+    *skipsize = 1;
+    self->skipped++;
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+  rec = ct_tokens_record_size (&h);
+  if (map.size < rec && GST_BASE_PARSE_DRAINING (parse)) {
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at the "
+            "end of the stream: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes",
+            map.size, rec), (NULL));
+    *skipsize = map.size;
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+  if (map.size < rec) {
+    GST_LOG_OBJECT (self, "need %" G_GSIZE_FORMAT " bytes, have %" G_GSIZE_FORMAT,
+        rec, map.size);
+    gst_base_parse_set_min_frame_size (parse, rec);
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+  if (!ct_tokens_header_parse (map.data, map.size, &h, NULL, 0, &err)) {
+    GST_WARNING_OBJECT (self, "corrupted token header, resyncing: %s", err->message);
+    g_clear_error (&err);
+    *skipsize = 1;
+    self->skipped++;
+    gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
+    gst_buffer_unmap (buf, &map);
+    return GST_FLOW_OK;
+  }
+  gst_buffer_unmap (buf, &map);
+  gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
+
+  {
+    GstCaps *caps = gst_coordtok_token_caps_from_header (&h);
+    if (!self->caps || !gst_caps_is_equal (caps, self->caps)) {
+      GST_INFO_OBJECT (self, "stream: %" GST_PTR_FORMAT, caps);
+      gst_pad_set_caps (GST_BASE_PARSE_SRC_PAD (parse), caps);
+      gst_caps_replace (&self->caps, caps);
+    }
+    gst_caps_unref (caps);
+  }
+
+  frame->out_buffer = gst_buffer_copy_region (buf, GST_BUFFER_COPY_ALL, 0, rec);
+  GST_BUFFER_PTS (frame->out_buffer) =
+      h.pts != CT_TOKENS_TIME_NONE ? h.pts : GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DTS (frame->out_buffer) = GST_BUFFER_PTS (frame->out_buffer);
+  GST_BUFFER_DURATION (frame->out_buffer) =
+      h.duration != CT_TOKENS_TIME_NONE ? h.duration : GST_CLOCK_TIME_NONE;
+  return gst_base_parse_finish_frame (parse, frame, rec);
+}
+
+static void
+gst_coordtok_parse_finalize (GObject * object)
+{
+  GstCoordTokParse *self = GST_COORDTOK_PARSE (object);
+  gst_clear_caps (&self->caps);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_coordtok_parse_class_init (GstCoordTokParseClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseParseClass *parse_class = GST_BASE_PARSE_CLASS (klass);
+
+  gobject_class->finalize = gst_coordtok_parse_finalize;
+  parse_class->start = gst_coordtok_parse_start;
+  parse_class->stop = gst_coordtok_parse_stop;
+  parse_class->handle_frame = gst_coordtok_parse_handle_frame;
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "CoordTok token parser", "Codec/Parser/Video",
+      "Splits a stream of CoordTok token records (e.g. a file written by "
+      "coordtokenc ! filesink) into one buffer per window, with caps and "
+      "timestamps from the record headers", "gst-coordtok developers");
+
+  GST_DEBUG_CATEGORY_INIT (coordtokparse_debug, "coordtokparse", 0,
+      "CoordTok token parser");
+}
+
+static void
+gst_coordtok_parse_init (GstCoordTokParse * self)
+{
+  GST_PAD_SET_ACCEPT_INTERSECT (GST_BASE_PARSE_SINK_PAD (self));
+  GST_PAD_SET_ACCEPT_TEMPLATE (GST_BASE_PARSE_SINK_PAD (self));
+}

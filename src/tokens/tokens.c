@@ -1,0 +1,507 @@
+/* tokens.c - token record header, packing and validation (see tokens.h and
+ * docs/token-format.md).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "tokens.h"
+
+#include <string.h>
+
+/* ---- dtypes ------------------------------------------------------------ */
+
+gsize
+ct_tokens_dtype_size (CtTokensDType dtype)
+{
+  switch (dtype) {
+    case CT_TOKENS_F32: return 4;
+    case CT_TOKENS_F16: return 2;
+    case CT_TOKENS_BF16: return 2;
+  }
+  return 0;
+}
+
+const char *
+ct_tokens_dtype_name (CtTokensDType dtype)
+{
+  switch (dtype) {
+    case CT_TOKENS_F32: return "f32";
+    case CT_TOKENS_F16: return "f16";
+    case CT_TOKENS_BF16: return "bf16";
+  }
+  return NULL;
+}
+
+gboolean
+ct_tokens_dtype_from_name (const char *name, CtTokensDType *dtype)
+{
+  for (int d = CT_TOKENS_F32; d <= CT_TOKENS_BF16; d++)
+    if (name && g_strcmp0 (name, ct_tokens_dtype_name (d)) == 0) {
+      *dtype = d;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* ---- CRC-32 (reflected, polynomial 0xEDB88320) ------------------------- */
+
+static guint32 crc_table[256];
+
+static gpointer
+crc_init (gpointer unused)
+{
+  for (guint32 i = 0; i < 256; i++) {
+    guint32 c = i;
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+  return NULL;
+}
+
+guint32
+ct_crc32 (guint32 crc, const void *data, gsize size)
+{
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, crc_init, NULL);
+  const guint8 *p = data;
+  crc ^= 0xFFFFFFFFu;
+  for (gsize i = 0; i < size; i++)
+    crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+/* ---- half / bfloat16 --------------------------------------------------- */
+
+static inline guint32
+f2u (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, 4);
+  return u;
+}
+
+static inline float
+u2f (guint32 u)
+{
+  float f;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
+static guint16
+f32_to_f16_one (float f)
+{
+  guint32 x = f2u (f);
+  guint32 sign = (x >> 16) & 0x8000u;
+  guint32 absx = x & 0x7FFFFFFFu;
+
+  if (absx >= 0x7F800000u)                  /* inf or NaN */
+    return sign | 0x7C00u | (absx > 0x7F800000u ? 0x200u | ((absx >> 13) & 0x3FFu) : 0);
+  if (absx >= 0x477FF000u)                  /* rounds to >= 65520: inf */
+    return sign | 0x7C00u;
+  if (absx < 0x38800000u) {                 /* subnormal half (or zero) */
+    if (absx < 0x33000000u)                 /* < 2^-25: rounds to 0 */
+      return sign;
+    int e = absx >> 23;                     /* 102..112 */
+    guint32 m = (absx & 0x7FFFFFu) | 0x800000u;
+    int shift = 126 - e;                    /* 14..24 */
+    guint32 r = m >> shift;
+    guint32 rem = m & ((1u << shift) - 1);
+    guint32 half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1)))
+      r++;
+    return sign | r;
+  }
+  /* normal: rebias exponent, round mantissa to 10 bits (nearest even) */
+  guint32 r = absx - 0x38000000u;           /* exponent 127 -> 15 */
+  guint32 lsb = (r >> 13) & 1;
+  r += 0xFFFu + lsb;
+  return sign | (r >> 13);
+}
+
+static float
+f16_to_f32_one (guint16 h)
+{
+  guint32 sign = (guint32) (h & 0x8000u) << 16;
+  guint32 e = (h >> 10) & 0x1F, m = h & 0x3FFu;
+  if (e == 0x1F)
+    return u2f (sign | 0x7F800000u | (m << 13));
+  if (e == 0) {
+    float v = (float) m * (1.0f / 16777216.0f);   /* m * 2^-24 */
+    return sign ? -v : v;
+  }
+  return u2f (sign | ((e + 112) << 23) | (m << 13));
+}
+
+void
+ct_tokens_f32_to_f16 (const float *src, guint16 *dst, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    dst[i] = f32_to_f16_one (src[i]);
+}
+
+void
+ct_tokens_f16_to_f32 (const guint16 *src, float *dst, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    dst[i] = f16_to_f32_one (src[i]);
+}
+
+void
+ct_tokens_f32_to_bf16 (const float *src, guint16 *dst, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    guint32 x = f2u (src[i]);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u)
+      dst[i] = (x >> 16) | 0x40;            /* quiet NaN */
+    else
+      dst[i] = (x + 0x7FFFu + ((x >> 16) & 1)) >> 16;
+  }
+}
+
+void
+ct_tokens_bf16_to_f32 (const guint16 *src, float *dst, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    dst[i] = u2f ((guint32) src[i] << 16);
+}
+
+/* ---- header ------------------------------------------------------------ */
+
+void
+ct_tokens_header_init (CtTokensHeader *h, const CtModel *model, CtTokensDType dtype,
+    guint n_frames)
+{
+  const CtConfig *c = ct_model_config (model);
+  memset (h, 0, sizeof *h);
+  h->version = CT_TOKENS_VERSION;
+  h->flags = CT_TOKENS_FLAG_FRAME_TABLE;
+  h->dtype = dtype;
+  h->T = c->T;
+  h->n_frames = n_frames;
+  h->height = c->H;
+  h->width = c->W;
+  h->rxy = c->rxy;
+  h->rt = c->rt;
+  h->channels = c->channels;
+  h->fps_n = 0;
+  h->fps_d = 1;
+  h->pts = h->duration = CT_TOKENS_TIME_NONE;
+  h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * n_frames;
+  h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
+  g_strlcpy (h->model_id, ct_model_id (model), sizeof h->model_id);
+}
+
+gsize
+ct_tokens_plane_elems (const CtTokensHeader *h, int plane)
+{
+  if (plane == 0)
+    return (gsize) h->rxy * h->rxy * h->channels;
+  return (gsize) h->rt * h->rxy * h->channels;
+}
+
+gsize
+ct_tokens_n_elems (const CtTokensHeader *h)
+{
+  return ct_tokens_plane_elems (h, 0) + 2 * ct_tokens_plane_elems (h, 1);
+}
+
+gsize
+ct_tokens_record_size (const CtTokensHeader *h)
+{
+  return (gsize) h->header_size + (gsize) h->payload_size;
+}
+
+static inline guint16 rd16 (const guint8 *p) { return p[0] | (p[1] << 8); }
+static inline guint32 rd32 (const guint8 *p)
+{ return (guint32) p[0] | ((guint32) p[1] << 8) | ((guint32) p[2] << 16) | ((guint32) p[3] << 24); }
+static inline guint64 rd64 (const guint8 *p)
+{ return (guint64) rd32 (p) | ((guint64) rd32 (p + 4) << 32); }
+static inline void wr16 (guint8 *p, guint16 v) { p[0] = v; p[1] = v >> 8; }
+static inline void wr32 (guint8 *p, guint32 v)
+{ p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
+static inline void wr64 (guint8 *p, guint64 v) { wr32 (p, (guint32) v); wr32 (p + 4, v >> 32); }
+
+#define FERR(...) g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, __VA_ARGS__)
+
+gboolean
+ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
+    GError **error)
+{
+  memset (h, 0, sizeof *h);
+  if (size < CT_TOKENS_FIXED_HEADER_SIZE) {
+    FERR ("token buffer too short: %" G_GSIZE_FORMAT " bytes, a header needs %d",
+        size, CT_TOKENS_FIXED_HEADER_SIZE);
+    return FALSE;
+  }
+  if (memcmp (data, CT_TOKENS_MAGIC, 4) != 0) {
+    FERR ("not a CoordTok token record: magic is %02x %02x %02x %02x, expected \"CTOK\"",
+        data[0], data[1], data[2], data[3]);
+    return FALSE;
+  }
+  h->version = rd16 (data + 4);
+  if (h->version != CT_TOKENS_VERSION) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "token record version %u is not supported (this build reads version %d)",
+        h->version, CT_TOKENS_VERSION);
+    return FALSE;
+  }
+  guint fixed = rd16 (data + 6);
+  if (fixed != CT_TOKENS_FIXED_HEADER_SIZE) {
+    FERR ("token header: fixed header size %u, expected %d", fixed,
+        CT_TOKENS_FIXED_HEADER_SIZE);
+    return FALSE;
+  }
+  h->header_size = rd32 (data + 8);
+  h->flags = rd32 (data + 12);
+  guint dtype = data[16], esize = data[17];
+  if (dtype > CT_TOKENS_BF16 || esize != ct_tokens_dtype_size (dtype)) {
+    FERR ("token header: unknown element type %u (size %u)", dtype, esize);
+    return FALSE;
+  }
+  h->dtype = dtype;
+  h->T = rd32 (data + 20);
+  h->n_frames = rd32 (data + 24);
+  h->height = rd32 (data + 28);
+  h->width = rd32 (data + 32);
+  h->rxy = rd32 (data + 36);
+  h->rt = rd32 (data + 40);
+  h->channels = rd32 (data + 44);
+  h->fps_n = (gint32) rd32 (data + 48);
+  h->fps_d = (gint32) rd32 (data + 52);
+  h->pts = rd64 (data + 56);
+  h->duration = rd64 (data + 64);
+  h->payload_size = rd64 (data + 72);
+  h->payload_crc = rd32 (data + 80);
+  memcpy (h->model_id, data + 88, CT_TOKENS_MODEL_ID_LEN);
+  h->model_id[CT_TOKENS_MODEL_ID_LEN] = 0;
+
+  /* sanity: keep every product far from overflow */
+  const guint32 lim = 1u << 16;
+  if (h->T < 1 || h->T > lim || h->height < 1 || h->height > lim ||
+      h->width < 1 || h->width > lim || h->rxy < 1 || h->rxy > lim ||
+      h->rt < 1 || h->rt > lim || h->channels < 1 || h->channels > lim) {
+    FERR ("token header: implausible dimensions T=%u %ux%u planes rxy=%u rt=%u C=%u",
+        h->T, h->width, h->height, h->rxy, h->rt, h->channels);
+    return FALSE;
+  }
+  if (h->n_frames < 1 || h->n_frames > h->T) {
+    FERR ("token header: %u real frames, must be 1..%u", h->n_frames, h->T);
+    return FALSE;
+  }
+  if (h->fps_n < 0 || h->fps_d <= 0) {
+    FERR ("token header: invalid framerate %d/%d", h->fps_n, h->fps_d);
+    return FALSE;
+  }
+  guint64 want_hs = CT_TOKENS_FIXED_HEADER_SIZE +
+      ((h->flags & CT_TOKENS_FLAG_FRAME_TABLE) ?
+      (guint64) CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames : 0);
+  if (h->header_size != want_hs) {
+    FERR ("token header: header size %u, expected %" G_GUINT64_FORMAT
+        " for %u frames", h->header_size, want_hs, h->n_frames);
+    return FALSE;
+  }
+  guint64 want_ps = (guint64) ct_tokens_n_elems (h) * esize;
+  if (h->payload_size != want_ps) {
+    FERR ("token header: payload size %" G_GUINT64_FORMAT ", expected %"
+        G_GUINT64_FORMAT " for planes rxy=%u rt=%u C=%u %s",
+        h->payload_size, want_ps, h->rxy, h->rt, h->channels,
+        ct_tokens_dtype_name (h->dtype));
+    return FALSE;
+  }
+  for (int i = 0; i < CT_TOKENS_MODEL_ID_LEN && h->model_id[i]; i++)
+    if (!g_ascii_isprint (h->model_id[i])) {
+      FERR ("token header: model id is not printable ASCII");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static guint32
+header_crc (const guint8 *data, gsize header_size)
+{
+  static const guint8 zero[4];
+  guint32 crc = ct_crc32 (0, data, 84);
+  crc = ct_crc32 (crc, zero, 4);
+  return ct_crc32 (crc, data + 88, header_size - 88);
+}
+
+gboolean
+ct_tokens_header_parse (const guint8 *data, gsize size, CtTokensHeader *h,
+    CtTokensFrameTime *times, guint times_cap, GError **error)
+{
+  if (!ct_tokens_header_peek (data, size, h, error))
+    return FALSE;
+  if (size < h->header_size) {
+    FERR ("token buffer truncated: %" G_GSIZE_FORMAT " bytes, its header alone is %u",
+        size, h->header_size);
+    return FALSE;
+  }
+  guint32 want = rd32 (data + 84), got = header_crc (data, h->header_size);
+  if (want != got) {
+    FERR ("token header corrupted: header CRC-32 is %08x, stored %08x", got, want);
+    return FALSE;
+  }
+  if (times) {
+    guint n = MIN (h->n_frames, times_cap);
+    for (guint i = 0; i < n; i++) {
+      if (h->flags & CT_TOKENS_FLAG_FRAME_TABLE) {
+        const guint8 *e = data + CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * i;
+        times[i].pts = rd64 (e);
+        times[i].duration = rd64 (e + 8);
+      } else {
+        times[i].pts = times[i].duration = CT_TOKENS_TIME_NONE;
+      }
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
+    const float *z, guint8 *out, gsize out_size, GError **error)
+{
+  if (h->n_frames < 1 || h->n_frames > h->T) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "tokens: %u frames, must be 1..%u", h->n_frames, h->T);
+    return FALSE;
+  }
+  h->version = CT_TOKENS_VERSION;
+  h->flags |= CT_TOKENS_FLAG_FRAME_TABLE;
+  h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames;
+  gsize n = ct_tokens_n_elems (h);
+  h->payload_size = n * ct_tokens_dtype_size (h->dtype);
+  if (out_size < ct_tokens_record_size (h)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "tokens: output of %" G_GSIZE_FORMAT " bytes, record needs %" G_GSIZE_FORMAT,
+        out_size, ct_tokens_record_size (h));
+    return FALSE;
+  }
+  guint8 *pl = out + h->header_size;
+  switch (h->dtype) {
+    case CT_TOKENS_F32:
+      if (G_BYTE_ORDER == G_LITTLE_ENDIAN)
+        memcpy (pl, z, n * 4);
+      else
+        for (gsize i = 0; i < n; i++)
+          wr32 (pl + 4 * i, f2u (z[i]));
+      break;
+    case CT_TOKENS_F16:
+    case CT_TOKENS_BF16:{
+      guint16 tmp[256];
+      for (gsize i = 0; i < n; i += 256) {
+        gsize k = MIN (256, n - i);
+        if (h->dtype == CT_TOKENS_F16)
+          ct_tokens_f32_to_f16 (z + i, tmp, k);
+        else
+          ct_tokens_f32_to_bf16 (z + i, tmp, k);
+        for (gsize j = 0; j < k; j++)
+          wr16 (pl + 2 * (i + j), tmp[j]);
+      }
+      break;
+    }
+  }
+  h->payload_crc = ct_crc32 (0, pl, h->payload_size);
+
+  memset (out, 0, h->header_size);
+  memcpy (out, CT_TOKENS_MAGIC, 4);
+  wr16 (out + 4, h->version);
+  wr16 (out + 6, CT_TOKENS_FIXED_HEADER_SIZE);
+  wr32 (out + 8, h->header_size);
+  wr32 (out + 12, h->flags);
+  out[16] = h->dtype;
+  out[17] = ct_tokens_dtype_size (h->dtype);
+  wr32 (out + 20, h->T);
+  wr32 (out + 24, h->n_frames);
+  wr32 (out + 28, h->height);
+  wr32 (out + 32, h->width);
+  wr32 (out + 36, h->rxy);
+  wr32 (out + 40, h->rt);
+  wr32 (out + 44, h->channels);
+  wr32 (out + 48, (guint32) h->fps_n);
+  wr32 (out + 52, (guint32) h->fps_d);
+  wr64 (out + 56, h->pts);
+  wr64 (out + 64, h->duration);
+  wr64 (out + 72, h->payload_size);
+  wr32 (out + 80, h->payload_crc);
+  memcpy (out + 88, h->model_id, strnlen (h->model_id, CT_TOKENS_MODEL_ID_LEN));
+  for (guint i = 0; i < h->n_frames; i++) {
+    guint8 *e = out + CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * i;
+    wr64 (e, times ? times[i].pts : CT_TOKENS_TIME_NONE);
+    wr64 (e + 8, times ? times[i].duration : CT_TOKENS_TIME_NONE);
+  }
+  wr32 (out + 84, header_crc (out, h->header_size));
+  return TRUE;
+}
+
+gboolean
+ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
+    CtTokensFrameTime *times, guint times_cap, float *z, gsize z_cap,
+    GError **error)
+{
+  if (!ct_tokens_header_parse (data, size, h, times, times_cap, error))
+    return FALSE;
+  gsize rec = ct_tokens_record_size (h);
+  if (size < rec) {
+    FERR ("token buffer truncated: %" G_GSIZE_FORMAT " bytes, the record needs %"
+        G_GSIZE_FORMAT " (header %u + payload %" G_GUINT64_FORMAT ")",
+        size, rec, h->header_size, h->payload_size);
+    return FALSE;
+  }
+  if (size > rec) {
+    FERR ("token buffer has %" G_GSIZE_FORMAT " bytes after its %" G_GSIZE_FORMAT
+        "-byte record", size - rec, rec);
+    return FALSE;
+  }
+  const guint8 *pl = data + h->header_size;
+  guint32 crc = ct_crc32 (0, pl, h->payload_size);
+  if (crc != h->payload_crc) {
+    FERR ("token payload corrupted: CRC-32 is %08x, header says %08x", crc,
+        h->payload_crc);
+    return FALSE;
+  }
+  if (!z)
+    return TRUE;
+  gsize n = ct_tokens_n_elems (h);
+  if (z_cap < n) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "tokens: %" G_GSIZE_FORMAT " elements do not fit a buffer of %" G_GSIZE_FORMAT,
+        n, z_cap);
+    return FALSE;
+  }
+  switch (h->dtype) {
+    case CT_TOKENS_F32:
+      for (gsize i = 0; i < n; i++)
+        z[i] = u2f (rd32 (pl + 4 * i));
+      break;
+    case CT_TOKENS_F16:
+      for (gsize i = 0; i < n; i++)
+        z[i] = f16_to_f32_one (rd16 (pl + 2 * i));
+      break;
+    case CT_TOKENS_BF16:
+      for (gsize i = 0; i < n; i++)
+        z[i] = u2f ((guint32) rd16 (pl + 2 * i) << 16);
+      break;
+  }
+  return TRUE;
+}
+
+gboolean
+ct_tokens_check_model (const CtTokensHeader *h, const CtModel *model,
+    GError **error)
+{
+  const CtConfig *c = ct_model_config (model);
+  if (g_strcmp0 (h->model_id, ct_model_id (model)) != 0) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "tokens were made by model %s, but this decoder has model %s (%s)",
+        h->model_id, ct_model_id (model), ct_model_path (model) ? ct_model_path (model) : "");
+    return FALSE;
+  }
+  if ((int) h->T != c->T || (int) h->height != c->H || (int) h->width != c->W ||
+      (int) h->rxy != c->rxy || (int) h->rt != c->rt || (int) h->channels != c->channels) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "tokens are T=%u %ux%u planes %u/%u/%u, the model is T=%d %dx%d planes %d/%d/%d",
+        h->T, h->width, h->height, h->rxy, h->rt, h->channels,
+        c->T, c->W, c->H, c->rxy, c->rt, c->channels);
+    return FALSE;
+  }
+  return TRUE;
+}
