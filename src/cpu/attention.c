@@ -7,6 +7,10 @@
  * inside a parallel region, so the two never compete for cores.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/ops.h"
+#include "cpu/softmax.h"
+#include "cpu/attention-impl.h"
+
+#include <stdlib.h>
 
 #include <cblas.h>
 #include <math.h>
@@ -15,7 +19,7 @@
 #define QB 64
 
 void
-ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
+ct_attention_blas (const float *q, int ldq, const float *k, int ldk,
     const float *v, int ldv, float *out, int ldo, int Sq, int Sk, int heads,
     int hd, const float *key_bias)
 {
@@ -35,26 +39,32 @@ ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
       const float *vh = v + h * hd;
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, nq, Sk, hd, scale,
           qh, ldq, kh, ldk, 0.0f, logits, Sk);
-      for (int i = 0; i < nq; i++) {
-        float *r = logits + (gsize) i * Sk;
-        if (key_bias)
-          for (int j = 0; j < Sk; j++)
-            r[j] += key_bias[j];
-        float mx = -INFINITY;
-        for (int j = 0; j < Sk; j++)
-          mx = r[j] > mx ? r[j] : mx;
-        float sum = 0;
-        for (int j = 0; j < Sk; j++) {
-          r[j] = expf (r[j] - mx);
-          sum += r[j];
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j < Sk; j++)
-          r[j] *= inv;
-      }
+      float inv[QB];
+      for (int i = 0; i < nq; i++)
+        inv[i] = 1.0f / ct_softmax_exp_row (logits + (gsize) i * Sk, key_bias, Sk);
+      /* normalise the (nq, hd) output instead of the (nq, Sk) weights */
+      float *o = out + (gsize) q0 * ldo + h * hd;
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, Sk, 1.0f,
-          logits, Sk, vh, ldv, 0.0f, out + (gsize) q0 * ldo + h * hd, ldo);
+          logits, Sk, vh, ldv, 0.0f, o, ldo);
+      for (int i = 0; i < nq; i++)
+        for (int j = 0; j < hd; j++)
+          o[(gsize) i * ldo + j] *= inv[i];
     }
     g_free (logits);
   }
+}
+
+/* COORDTOK_ATTENTION=blas forces the portable path (benchmarks, checks). */
+void
+ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
+    const float *v, int ldv, float *out, int ldo, int Sq, int Sk, int heads,
+    int hd, const float *key_bias)
+{
+  static int force_blas = -1;
+  if (force_blas < 0)
+    force_blas = g_strcmp0 (g_getenv ("COORDTOK_ATTENTION"), "blas") == 0;
+  if (!force_blas && ct_attention_avx512_supported (hd))
+    ct_attention_avx512 (q, ldq, k, ldk, v, ldv, out, ldo, Sq, Sk, heads, hd, key_bias);
+  else
+    ct_attention_blas (q, ldq, k, ldk, v, ldv, out, ldo, Sq, Sk, heads, hd, key_bias);
 }

@@ -1,0 +1,93 @@
+/* cpu/softmax.c - see softmax.h.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/softmax.h"
+
+#include <math.h>
+#include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693359375f
+#define LN2_LO -2.12194440e-4f
+/* Taylor-like minimax coefficients for e^f, |f| <= ln2/2 (cephes expf) */
+#define P0 1.9875691500e-4f
+#define P1 1.3981999507e-3f
+#define P2 8.3334519073e-3f
+#define P3 4.1665795894e-2f
+#define P4 1.6666665459e-1f
+#define P5 5.0000001201e-1f
+
+static inline float
+exp_scalar (float x)
+{
+  if (x < -87.0f)
+    return 0.0f;
+  float n = floorf (x * LOG2E + 0.5f);
+  float f = x - n * LN2_HI - n * LN2_LO;
+  float y = ((((P0 * f + P1) * f + P2) * f + P3) * f + P4) * f + P5;
+  y = y * f * f + f + 1.0f;
+  gint32 bits = ((gint32) n + 127) << 23;
+  float s;
+  memcpy (&s, &bits, 4);
+  return y * s;
+}
+
+#ifdef __AVX512F__
+static inline __m512
+exp_avx512 (__m512 x)
+{
+  x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
+  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (LOG2E)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_fnmadd_ps (n, _mm512_set1_ps (LN2_HI), x);
+  f = _mm512_fnmadd_ps (n, _mm512_set1_ps (LN2_LO), f);
+  __m512 y = _mm512_set1_ps (P0);
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P1));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P2));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P3));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P4));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P5));
+  y = _mm512_fmadd_ps (y, _mm512_mul_ps (f, f), _mm512_add_ps (f, _mm512_set1_ps (1.0f)));
+  return _mm512_scalef_ps (y, n);
+}
+#endif
+
+float
+ct_softmax_exp_row (float *r, const float *bias, int n)
+{
+  int j = 0;
+  float mx = -INFINITY, sum = 0.0f;
+#ifdef __AVX512F__
+  __m512 vmx = _mm512_set1_ps (-INFINITY);
+  for (; j + 16 <= n; j += 16) {
+    __m512 v = _mm512_loadu_ps (r + j);
+    if (bias)
+      v = _mm512_add_ps (v, _mm512_loadu_ps (bias + j));
+    _mm512_storeu_ps (r + j, v);
+    vmx = _mm512_max_ps (vmx, v);
+  }
+  mx = _mm512_reduce_max_ps (vmx);
+#endif
+  for (; j < n; j++) {
+    if (bias)
+      r[j] += bias[j];
+    mx = r[j] > mx ? r[j] : mx;
+  }
+  j = 0;
+#ifdef __AVX512F__
+  __m512 vmax = _mm512_set1_ps (mx), vsum = _mm512_setzero_ps ();
+  for (; j + 16 <= n; j += 16) {
+    __m512 e = exp_avx512 (_mm512_sub_ps (_mm512_loadu_ps (r + j), vmax));
+    _mm512_storeu_ps (r + j, e);
+    vsum = _mm512_add_ps (vsum, e);
+  }
+  sum = _mm512_reduce_add_ps (vsum);
+#endif
+  for (; j < n; j++) {
+    r[j] = exp_scalar (r[j] - mx);
+    sum += r[j];
+  }
+  return sum;
+}
