@@ -470,6 +470,23 @@ def patch_coords(cfg: CoordTokConfig, n_frames=None, t0=0, nt=None):
     return torch.stack([gt, gx, gy], dim=-1).reshape(-1, 3)
 
 
+def sincos_3d(shape, dim):
+    """(A, B, C, dim) sin-cos positional table over a 3-D grid: dim split
+    into three even parts, one per axis (an initialisation only)."""
+    parts = [dim // 3 // 2 * 2] * 3
+    parts[0] += dim - sum(parts)
+    out = []
+    for n, d in zip(shape, parts):
+        pos = torch.arange(n, dtype=torch.float32)
+        freq = 1.0 / (100.0 ** (torch.arange(d // 2, dtype=torch.float32) / max(d // 2, 1)))
+        ang = pos[:, None] * freq[None]
+        out.append(torch.cat([ang.sin(), ang.cos()], dim=1))  # (n, d)
+    A, B, C = shape
+    return torch.cat([out[0][:, None, None].expand(A, B, C, -1),
+                      out[1][None, :, None].expand(A, B, C, -1),
+                      out[2][None, None, :].expand(A, B, C, -1)], dim=-1)
+
+
 # ---------------------------------------------------------------------------
 # The model
 
@@ -490,6 +507,11 @@ class CoordTok(nn.Module):
 
     # -- initialisation for training (not part of the spec) --
     def init_weights(self, std=0.02):
+        """Truncated-normal linear weights; positional embeddings start as
+        3-D sin-cos tables (learnable afterwards): with small random ones the
+        cross-attention cannot tell positions apart and training collapses
+        to predicting the mean colour for a long time."""
+        cfg = self.cfg
         for name, p in self.named_parameters():
             if p.dim() == 1:
                 if name.endswith("weight"):   # LayerNorm gain
@@ -500,6 +522,13 @@ class CoordTok(nn.Module):
                 nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
         for t in (self.weight_tokens_xy, self.weight_tokens_yt, self.weight_tokens_xt):
             nn.init.normal_(t, std=1.0)
+        grid = (cfg.T // cfg.enc_pt, cfg.H // cfg.enc_pxy, cfg.W // cfg.enc_pxy)
+        with torch.no_grad():
+            table = sincos_3d(grid, cfg.enc_dim).reshape(1, -1, cfg.enc_dim)
+            self.encoder.encoder.pos_emb.copy_(table)
+            self.encoder.cross_pos_emb.copy_(table)
+            self.decoder.transformer.pos_embed.copy_(
+                sincos_3d((cfg.nt, cfg.nx, cfg.ny), cfg.dec_dim).unsqueeze(0))
         return self
 
     # -- encoder --

@@ -31,8 +31,9 @@ TRAIN_GLOBS = [
     "/usr/lib/python3/dist-packages/imageio/resources/images/*.mp4",
 ]
 # GStreamer test patterns with motion (videotestsrc / synthetic).
-TEST_PATTERNS = ["ball", "smpte", "pinwheel", "spokes", "gradient",
-                 "circular", "zone-plate", "colors"]
+# (no snow, zone-plate, pinwheel or spokes: noise and aliasing-prone
+# high frequencies that only make the loss spiky)
+TEST_PATTERNS = ["ball", "smpte", "gradient", "circular", "colors"]
 
 
 def training_clips():
