@@ -84,15 +84,6 @@ reset_window (GstCoordTokEnc * self)
 }
 
 static GstClockTime
-frame_duration (GstCoordTokEnc * self)
-{
-  if (!self->have_info || GST_VIDEO_INFO_FPS_N (&self->info) <= 0)
-    return GST_CLOCK_TIME_NONE;
-  return gst_util_uint64_scale (GST_SECOND, GST_VIDEO_INFO_FPS_D (&self->info),
-      GST_VIDEO_INFO_FPS_N (&self->info));
-}
-
-static GstClockTime
 window_latency (GstCoordTokEnc * self)
 {
   const CtConfig *c;
@@ -139,13 +130,20 @@ push_window (GstCoordTokEnc * self)
     h.fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
   }
   h.pts = self->times[0].pts;
-  h.duration = 0;
-  for (guint i = 0; i < n; i++) {
-    if (self->times[i].duration == CT_TOKENS_TIME_NONE) {
-      h.duration = CT_TOKENS_TIME_NONE;
-      break;
+  /* the sum of the frames' durations; frames without one count as
+   * 1/framerate (computed for the whole window, not accumulated) */
+  {
+    guint64 sum = 0;
+    guint missing = 0;
+    for (guint i = 0; i < n; i++) {
+      if (self->times[i].duration == CT_TOKENS_TIME_NONE)
+        missing++;
+      else
+        sum += self->times[i].duration;
     }
-    h.duration += self->times[i].duration;
+    if (missing && h.fps_n > 0)
+      sum += gst_util_uint64_scale (missing, GST_SECOND * h.fps_d, h.fps_n);
+    h.duration = (missing && h.fps_n <= 0) ? CT_TOKENS_TIME_NONE : sum;
   }
 
   buf = gst_buffer_new_allocate (NULL, ct_tokens_record_size (&h), NULL);
@@ -203,8 +201,8 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   if (GST_BUFFER_IS_DISCONT (buf) && self->n > 0) {
     GST_DEBUG_OBJECT (self, "discontinuity: pushing the partial window of %u frames",
         self->n);
-    self->discont = TRUE;
     ret = push_window (self);
+    self->discont = TRUE;       /* the window starting here */
     if (ret != GST_FLOW_OK) {
       gst_buffer_unref (buf);
       return ret;
@@ -223,8 +221,8 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   gst_video_frame_unmap (&frame);
 
   self->times[self->n].pts = GST_BUFFER_PTS (buf);
-  self->times[self->n].duration = GST_BUFFER_DURATION_IS_VALID (buf) ?
-      GST_BUFFER_DURATION (buf) : frame_duration (self);
+  /* NONE stays NONE: the decoder then computes it from the framerate */
+  self->times[self->n].duration = GST_BUFFER_DURATION (buf);
   self->n++;
   self->frames_in++;
   gst_buffer_unref (buf);

@@ -146,13 +146,29 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
     gst_caps_unref (caps);
   }
 
-  frame->out_buffer = gst_buffer_copy_region (buf, GST_BUFFER_COPY_ALL, 0, rec);
-  GST_BUFFER_PTS (frame->out_buffer) =
-      h.pts != CT_TOKENS_TIME_NONE ? h.pts : GST_CLOCK_TIME_NONE;
-  GST_BUFFER_DTS (frame->out_buffer) = GST_BUFFER_PTS (frame->out_buffer);
-  GST_BUFFER_DURATION (frame->out_buffer) =
-      h.duration != CT_TOKENS_TIME_NONE ? h.duration : GST_CLOCK_TIME_NONE;
   return gst_base_parse_finish_frame (parse, frame, rec);
+}
+
+/* timestamps from the record header, set on the final buffer (baseparse
+ * assigns upstream timestamps in finish_frame) */
+static GstFlowReturn
+gst_coordtok_parse_pre_push_frame (GstBaseParse * parse, GstBaseParseFrame * frame)
+{
+  GstMapInfo map;
+  CtTokensHeader h;
+
+  if (gst_buffer_map (frame->buffer, &map, GST_MAP_READ)) {
+    if (ct_tokens_header_peek (map.data, map.size, &h, NULL)) {
+      GST_BUFFER_PTS (frame->buffer) =
+          h.pts != CT_TOKENS_TIME_NONE ? h.pts : GST_CLOCK_TIME_NONE;
+      GST_BUFFER_DTS (frame->buffer) = GST_BUFFER_PTS (frame->buffer);
+      GST_BUFFER_DURATION (frame->buffer) =
+          h.duration != CT_TOKENS_TIME_NONE ? h.duration : GST_CLOCK_TIME_NONE;
+    }
+    gst_buffer_unmap (frame->buffer, &map);
+  }
+  frame->flags |= GST_BASE_PARSE_FRAME_FLAG_CLIP;
+  return GST_FLOW_OK;
 }
 
 static void
@@ -174,6 +190,7 @@ gst_coordtok_parse_class_init (GstCoordTokParseClass * klass)
   parse_class->start = gst_coordtok_parse_start;
   parse_class->stop = gst_coordtok_parse_stop;
   parse_class->handle_frame = gst_coordtok_parse_handle_frame;
+  parse_class->pre_push_frame = gst_coordtok_parse_pre_push_frame;
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
