@@ -189,7 +189,7 @@ random_case (void)
   c.T = 32; c.H = 64; c.W = 64;
   c.enc_dim = 128; c.enc_heads = 2; c.enc_vit_layers = 2; c.enc_cross_layers = 2;
   c.dec_dim = 128; c.dec_heads = 2; c.dec_layers = 2;
-  c.default_slice = 0;
+  c.default_slice = 16 * (c.H / c.dec_pxy) * (c.W / c.dec_pxy);   /* 1024 */
   printf ("random model (head dim 64, %dx%dx%d)\n", c.T, c.H, c.W);
   CtModel *m = ct_model_new_random (&c, 7, &err);
   CtSession *cpu = NULL, *gpu = NULL, *gpu2 = NULL, *gbf = NULL;
