@@ -105,7 +105,11 @@ ct_attention_avx512 (const float *q, int ldq, const float *k, int ldk,
     const float *v, int ldv, float *out, int ldo, int Sq, int Sk, int heads,
     int hd, const float *key_bias)
 {
-  int skp = (Sk + 15) & ~15;           /* keys padded to whole vectors */
+  /* keys padded to whole blocks; K^T is stored block by block,
+   * (hd x KB) contiguous, so the S tile's rows are 512 bytes apart rather
+   * than skp*4 (a multiple of 4 KiB that made every row hit the same L1
+   * sets) */
+  int skp = (Sk + KB - 1) / KB * KB;
   int nqb = (Sq + QB - 1) / QB;
   float scale = 1.0f / sqrtf ((float) hd);
   /* per head: K^T (hd x skp) and V (skp x hd), padded keys are zero */
@@ -121,16 +125,18 @@ ct_attention_avx512 (const float *q, int ldq, const float *k, int ldk,
     #pragma omp for schedule(static)
     for (int h = 0; h < heads; h++) {
       float *kth = kt + (gsize) h * hd * skp, *vhh = vh + (gsize) h * skp * hd;
-      for (int j = 0; j < Sk; j++) {
-        const float *kr = k + (gsize) j * ldk + h * hd;
-        for (int d = 0; d < hd; d++)
-          kth[(gsize) d * skp + j] = kr[d];
-        memcpy (vhh + (gsize) j * hd, v + (gsize) j * ldv + h * hd, hd * sizeof (float));
-      }
-      for (int j = Sk; j < skp; j++) {
-        for (int d = 0; d < hd; d++)
-          kth[(gsize) d * skp + j] = 0.0f;
-        memset (vhh + (gsize) j * hd, 0, hd * sizeof (float));
+      for (int j = 0; j < skp; j++) {
+        float *kb = kth + (gsize) (j / KB) * hd * KB + j % KB;
+        if (j < Sk) {
+          const float *kr = k + (gsize) j * ldk + h * hd;
+          for (int d = 0; d < hd; d++)
+            kb[d * KB] = kr[d];
+          memcpy (vhh + (gsize) j * hd, v + (gsize) j * ldv + h * hd, hd * sizeof (float));
+        } else {
+          for (int d = 0; d < hd; d++)
+            kb[d * KB] = 0.0f;
+          memset (vhh + (gsize) j * hd, 0, hd * sizeof (float));
+        }
       }
     }
 
@@ -164,11 +170,11 @@ ct_attention_avx512 (const float *q, int ldq, const float *k, int ldk,
         for (int r = 0; r < nqp; r += MR_S)
           for (int c = 0; c < nv; ) {
             int step = nv - c >= 4 ? 4 : (nv - c >= 2 ? 2 : 1);
-            const float *ktc = kth + k0 + 16 * c;
+            const float *ktc = kth + (gsize) (k0 / KB) * hd * KB + 16 * c;
             float *sc = s + r * KB + 16 * c;
-            if (step == 4) s_tile_4 (qb + r * hd, hd, ktc, skp, sc, KB);
-            else if (step == 2) s_tile_2 (qb + r * hd, hd, ktc, skp, sc, KB);
-            else s_tile_1 (qb + r * hd, hd, ktc, skp, sc, KB);
+            if (step == 4) s_tile_4 (qb + r * hd, hd, ktc, KB, sc, KB);
+            else if (step == 2) s_tile_2 (qb + r * hd, hd, ktc, KB, sc, KB);
+            else s_tile_1 (qb + r * hd, hd, ktc, KB, sc, KB);
             c += step;
           }
         /* online softmax over the block */
