@@ -1,0 +1,339 @@
+/* test-pipeline.c - real pipelines: a real clip through coordtokenc !
+ * coordtokdec (frame count, timestamps, PSNR), the file path (filesink, then
+ * filesrc ! coordtokparse ! coordtokdec, and decodebin) bit-identical to the
+ * live path, live latency, state changes mid-window.
+ * Needs gst-plugins-base/good (+ gstreamer1.0-libav for the mp4 clip).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <gst/check/gstcheck.h>
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "coordtok.h"
+
+#define COCKATOO "/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"
+#define VTEST "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+
+typedef struct {
+  GMutex lock;
+  GPtrArray *bufs;
+} Collect;
+
+static GstFlowReturn
+on_sample (GstAppSink * sink, gpointer user_data)
+{
+  Collect *c = user_data;
+  GstSample *s = gst_app_sink_pull_sample (sink);
+  if (!s)
+    return GST_FLOW_ERROR;
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->bufs, gst_buffer_ref (gst_sample_get_buffer (s)));
+  g_mutex_unlock (&c->lock);
+  gst_sample_unref (s);
+  return GST_FLOW_OK;
+}
+
+static Collect *
+collect_new (void)
+{
+  Collect *c = g_new0 (Collect, 1);
+  g_mutex_init (&c->lock);
+  c->bufs = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+  return c;
+}
+
+static void
+collect_free (Collect * c)
+{
+  g_ptr_array_unref (c->bufs);
+  g_mutex_clear (&c->lock);
+  g_free (c);
+}
+
+static void
+attach (GstElement * pipe, const char *name, Collect * c)
+{
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), name);
+  GstAppSinkCallbacks cb = { NULL, NULL, on_sample };
+  fail_unless (sink != NULL, "no element %s", name);
+  g_object_set (sink, "sync", FALSE, NULL);
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), &cb, c, NULL);
+  gst_object_unref (sink);
+}
+
+/* runs to EOS; fails on an error */
+static void
+run (GstElement * pipe)
+{
+  GstBus *bus = gst_element_get_bus (pipe);
+  GstMessage *msg;
+  fail_if (gst_element_set_state (pipe, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (bus, 600 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "timeout");
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err;
+    gchar *dbg;
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("pipeline error from %s: %s (%s)", GST_OBJECT_NAME (msg->src),
+        err->message, dbg);
+  }
+  gst_message_unref (msg);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (bus);
+}
+
+static gboolean
+same_data (GstBuffer * a, GstBuffer * b)
+{
+  GstMapInfo ma, mb;
+  gboolean same;
+  gst_buffer_map (a, &ma, GST_MAP_READ);
+  gst_buffer_map (b, &mb, GST_MAP_READ);
+  same = ma.size == mb.size && memcmp (ma.data, mb.data, ma.size) == 0;
+  gst_buffer_unmap (a, &ma);
+  gst_buffer_unmap (b, &mb);
+  return same;
+}
+
+static void
+assert_identical (GPtrArray * a, GPtrArray * b, const char *what)
+{
+  fail_unless_equals_int (a->len, b->len);
+  for (guint i = 0; i < a->len; i++) {
+    GstBuffer *x = g_ptr_array_index (a, i), *y = g_ptr_array_index (b, i);
+    fail_unless (same_data (x, y), "%s: frame %u differs", what, i);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (x), GST_BUFFER_PTS (y));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (x), GST_BUFFER_DURATION (y));
+  }
+}
+
+static double
+psnr (GPtrArray * ref, GPtrArray * dec)
+{
+  double se = 0;
+  gsize n = 0;
+  for (guint i = 0; i < ref->len; i++) {
+    GstMapInfo a, b;
+    gst_buffer_map (g_ptr_array_index (ref, i), &a, GST_MAP_READ);
+    gst_buffer_map (g_ptr_array_index (dec, i), &b, GST_MAP_READ);
+    fail_unless_equals_int (a.size, b.size);
+    for (gsize k = 0; k < a.size; k++) {
+      double d = (double) a.data[k] - b.data[k];
+      se += d * d;
+    }
+    n += a.size;
+    gst_buffer_unmap (g_ptr_array_index (ref, i), &a);
+    gst_buffer_unmap (g_ptr_array_index (dec, i), &b);
+  }
+  return 10.0 * log10 (255.0 * 255.0 / (se / n + 1e-12));
+}
+
+static void
+set_model_on_dec (GstBin * bin, GstBin * sub, GstElement * e, gpointer model)
+{
+  GstElementFactory *f = gst_element_get_factory (e);
+  if (f && g_str_equal (GST_OBJECT_NAME (f), "coordtokdec"))
+    g_object_set (e, "model", (const char *) model, NULL);
+}
+
+/* clip -> scaled original + encode/decode (+ token file); then the file
+ * through coordtokparse and through decodebin. */
+static void
+roundtrip_clip (const char *clip, const char *model, int size, guint max_frames,
+    const char *label)
+{
+  gchar *tmp = g_build_filename (g_get_tmp_dir (), "coordtok-test-XXXXXX.ctok", NULL);
+  gint fd = g_mkstemp (tmp);
+  gchar *launch;
+  GstElement *pipe;
+  Collect *orig = collect_new (), *dec = collect_new (), *file = collect_new (),
+      *auto_ = collect_new ();
+  GError *err = NULL;
+  gint64 t0;
+
+  if (!g_file_test (clip, G_FILE_TEST_EXISTS)) {
+    g_print ("SKIP %s: %s is not installed\n", label, clip);
+    goto out;
+  }
+  close (fd);
+  launch = g_strdup_printf ("filesrc location=%s ! decodebin ! videoconvert ! "
+      "videoscale ! video/x-raw,width=%d,height=%d,format=RGB ! "
+      "identity eos-after=%u ! tee name=t ! queue max-size-buffers=0 "
+      "max-size-bytes=0 max-size-time=0 ! appsink name=orig  "
+      "t. ! queue ! coordtokenc model=%s ! tee name=t2 ! queue ! "
+      "filesink location=%s  t2. ! queue ! coordtokdec model=%s ! appsink name=dec",
+      clip, size, size, max_frames, model, tmp, model);
+  pipe = gst_parse_launch (launch, &err);
+  fail_unless (pipe != NULL, "%s: %s", launch, err ? err->message : "");
+  g_free (launch);
+  attach (pipe, "orig", orig);
+  attach (pipe, "dec", dec);
+  t0 = g_get_monotonic_time ();
+  run (pipe);
+  gst_object_unref (pipe);
+
+  fail_unless (orig->bufs->len > 0);
+  fail_unless_equals_int (dec->bufs->len, orig->bufs->len);
+  for (guint i = 0; i < orig->bufs->len; i++) {
+    GstBuffer *a = g_ptr_array_index (orig->bufs, i), *b = g_ptr_array_index (dec->bufs, i);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_BUFFER_PTS (a));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), GST_BUFFER_DURATION (a));
+  }
+  g_print ("%s: %s, %u frames at %dx%d, model %s: PSNR %.2f dB (%.1f s)\n",
+      label, clip, orig->bufs->len, size, size, model, psnr (orig->bufs, dec->bufs),
+      (g_get_monotonic_time () - t0) / 1e6);
+
+  /* the stored tokens decode to exactly the same frames */
+  launch = g_strdup_printf ("filesrc location=%s ! coordtokparse ! "
+      "coordtokdec model=%s ! appsink name=dec", tmp, model);
+  pipe = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  attach (pipe, "dec", file);
+  run (pipe);
+  gst_object_unref (pipe);
+  assert_identical (dec->bufs, file->bufs, "filesrc ! coordtokparse ! coordtokdec");
+
+  /* and decodebin finds them (typefinder, parser, decoder) */
+  launch = g_strdup_printf ("filesrc location=%s ! decodebin name=db ! "
+      "video/x-raw,format=RGB ! appsink name=dec", tmp);
+  pipe = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  g_signal_connect (pipe, "deep-element-added", G_CALLBACK (set_model_on_dec),
+      (gpointer) model);
+  attach (pipe, "dec", auto_);
+  run (pipe);
+  gst_object_unref (pipe);
+  assert_identical (dec->bufs, auto_->bufs, "filesrc ! decodebin");
+
+out:
+  g_unlink (tmp);
+  g_free (tmp);
+  collect_free (orig);
+  collect_free (dec);
+  collect_free (file);
+  collect_free (auto_);
+}
+
+GST_START_TEST (test_cockatoo_small)
+{
+  /* 280 frames of 1280x720 at 20 fps -> 64x64, T = 32: 8 windows + 24 */
+  roundtrip_clip (COCKATOO, g_getenv ("CT_TEST_SMALL"), 64, 1000, "cockatoo/small-full");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_vtest_tiny)
+{
+  /* vtest.avi (768x576, 10 fps) -> 32x32, T = 16; first 300 frames */
+  roundtrip_clip (VTEST, g_getenv ("CT_TEST_TINY"), 32, 300, "vtest/tiny-full");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_cockatoo_default)
+{
+  gchar *path = ct_default_model_path ();
+  if (!path || g_getenv ("CT_TEST_SKIP_DEFAULT")) {
+    g_print ("SKIP cockatoo/default: no default model (src/models/"
+        "coordtok-default.safetensors) or CT_TEST_SKIP_DEFAULT set\n");
+  } else {
+    /* the default model is square, T = 128: 2 full windows + 24 */
+    GError *err = NULL;
+    CtModel *m = ct_model_load (path, &err);
+    fail_unless (m != NULL, "%s", err ? err->message : "");
+    roundtrip_clip (COCKATOO, path, ct_model_config (m)->W, 1000, "cockatoo/default");
+    ct_model_unref (m);
+  }
+  g_free (path);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_live_latency)
+{
+  GError *err = NULL;
+  gchar *launch = g_strdup_printf ("videotestsrc is-live=true ! "
+      "video/x-raw,format=RGB,width=32,height=32,framerate=16/1 ! "
+      "coordtokenc model=%s ! fakesink sync=true", g_getenv ("CT_TEST_TINY"));
+  GstElement *pipe = gst_parse_launch (launch, &err);
+  GstQuery *q;
+  gboolean live;
+  GstClockTime min, max;
+  g_free (launch);
+  fail_unless (pipe != NULL);
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  fail_unless_equals_int (gst_element_get_state (pipe, NULL, NULL, 30 * GST_SECOND),
+      GST_STATE_CHANGE_SUCCESS);
+  q = gst_query_new_latency ();
+  fail_unless (gst_element_query (pipe, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  /* the window: 16 frames at 16 fps */
+  fail_unless (live);
+  fail_unless (min >= GST_SECOND, "latency %" GST_TIME_FORMAT, GST_TIME_ARGS (min));
+  gst_query_unref (q);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (pipe);
+}
+GST_END_TEST;
+
+static void
+push_raw (GstElement * src, guint from, guint n)
+{
+  for (guint i = from; i < from + n; i++) {
+    GstBuffer *b = gst_buffer_new_allocate (NULL, 32 * 32 * 3, NULL);
+    gst_buffer_memset (b, 0, i * 13, 32 * 32 * 3);
+    GST_BUFFER_PTS (b) = gst_util_uint64_scale (i, GST_SECOND, 16);
+    GST_BUFFER_DURATION (b) = GST_SECOND / 16;
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), b), GST_FLOW_OK);
+  }
+}
+
+GST_START_TEST (test_state_cycle_mid_window)
+{
+  gchar *launch = g_strdup_printf ("appsrc name=src format=time "
+      "caps=video/x-raw,format=RGB,width=32,height=32,framerate=16/1 ! "
+      "coordtokenc model=%s ! appsink name=out", g_getenv ("CT_TEST_TINY"));
+  GstElement *pipe = gst_parse_launch (launch, NULL);
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipe), "src");
+  Collect *out = collect_new ();
+  g_free (launch);
+  attach (pipe, "out", out);
+
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  push_raw (src, 0, 7);
+  gst_element_get_state (pipe, NULL, NULL, 10 * GST_SECOND);
+  g_usleep (100000);
+  /* PLAYING -> NULL with 7 frames in the window: they are discarded */
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (out->bufs->len, 0);
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  push_raw (src, 100, 16);
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
+  run (pipe);
+  fail_unless_equals_int (out->bufs->len, 1);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (g_ptr_array_index (out->bufs, 0)),
+      gst_util_uint64_scale (100, GST_SECOND, 16));
+  gst_object_unref (src);
+  gst_object_unref (pipe);
+  collect_free (out);
+}
+GST_END_TEST;
+
+static Suite *
+coordtok_pipeline_suite (void)
+{
+  Suite *s = suite_create ("coordtok-pipeline");
+  TCase *tc = tcase_create ("general");
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 900);
+  tcase_add_test (tc, test_cockatoo_small);
+  tcase_add_test (tc, test_vtest_tiny);
+  tcase_add_test (tc, test_cockatoo_default);
+  tcase_add_test (tc, test_live_latency);
+  tcase_add_test (tc, test_state_cycle_mid_window);
+  return s;
+}
+
+GST_CHECK_MAIN (coordtok_pipeline);
