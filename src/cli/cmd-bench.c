@@ -4,6 +4,8 @@
 #include "cli.h"
 #include "config-private.h"
 
+double ct_cpu_sgemm_gflops (int n, int reps);
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,7 @@ ct_cmd_bench (int argc, char **argv)
 {
   char *random_s = NULL, *device_s = NULL, *prec_s = NULL;
   gboolean random_l = FALSE, json = FALSE, no_encode = FALSE, no_decode = FALSE;
-  int runs = 3, slice = 0, queries = 0, warmup = 1;
+  int runs = 3, slice = 0, queries = 0, warmup = 1, gemm = 0;
   GOptionEntry entries[] = {
     { "random", 0, 0, G_OPTION_ARG_STRING, &random_s, "Random weights: L or key=value,... over CoordTok-L (keys of docs/weights.md without 'coordtok.')", "CFG" },
     { "random-l", 0, 0, G_OPTION_ARG_NONE, &random_l, "Random CoordTok-L weights", NULL },
@@ -68,6 +70,7 @@ ct_cmd_bench (int argc, char **argv)
     { "no-encode", 0, 0, G_OPTION_ARG_NONE, &no_encode, "Skip the encoder", NULL },
     { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "Skip the decoder", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
+    { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
     { NULL }
   };
   GOptionContext *octx = g_option_context_new ("[MODEL] - time encode and decode");
@@ -83,6 +86,16 @@ ct_cmd_bench (int argc, char **argv)
     return 2;
   }
   g_option_context_free (octx);
+  if (gemm > 0) {
+    double g = ct_cpu_sgemm_gflops (gemm, runs);
+    if (json)
+      printf ("{\"gemm_n\": %d, \"threads\": \"%s\", \"gemm_gflops\": %.1f}\n", gemm,
+          g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", g);
+    else
+      printf ("sgemm %d^3 (OpenBLAS, best of %d): %.1f GFLOP/s\n", gemm, runs, g);
+    g_free (random_s); g_free (device_s); g_free (prec_s);
+    return 0;
+  }
   CtDevice dev = CT_DEVICE_AUTO;
   CtPrecision prec = CT_PRECISION_FP32;
   if ((device_s && !ct_cli_parse_device (device_s, &dev)) ||

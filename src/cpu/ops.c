@@ -95,3 +95,29 @@ ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int D, int heads,
   ct_cpu_gelu (hidden, (gsize) S * 4 * D);
   ct_cpu_linear (&b->fc2, hidden, S, x, TRUE);
 }
+
+/* The machine's fp32 GEMM rate through the same BLAS, for `coordtok bench
+ * --gemm`: the ceiling the linear layers are compared against. */
+double
+ct_cpu_sgemm_gflops (int n, int reps)
+{
+  float *a = g_malloc ((gsize) n * n * sizeof (float));
+  float *b = g_malloc ((gsize) n * n * sizeof (float));
+  float *c = g_malloc ((gsize) n * n * sizeof (float));
+  for (gsize i = 0; i < (gsize) n * n; i++) {
+    a[i] = (float) (i % 7) * 0.1f;
+    b[i] = (float) (i % 5) * 0.1f;
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+  double best = 0;
+  for (int r = 0; r < reps; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double s = (g_get_monotonic_time () - t0) / 1e6;
+    best = MAX (best, 2.0 * n * n * n / s / 1e9);
+  }
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  return best;
+}

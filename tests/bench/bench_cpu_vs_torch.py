@@ -10,6 +10,8 @@ and prints milliseconds and the ratio torch/engine for:
   encode   one 128-frame window
   dec1024  1024 queries decoded as one sequence
   dec4096  4096 queries decoded as one sequence (16 frames at 128x128)
+  dec256   256 queries as one sequence: attention is ~4% of the FLOPs, so
+           its rate is the linear layers' rate, compared to the GEMM ceiling
 
 Threads: both sides are pinned to the same count (default 2).  PyTorch's
 thread setting does not govern Debian's OpenBLAS (pthread build), so the
@@ -86,7 +88,7 @@ def main():
     ap.add_argument("--config", default="", help="key=value,... over CoordTok-L (docs/weights.md keys)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="encode,dec1024,dec4096")
+    ap.add_argument("--only", default="encode,dec256,dec1024,dec4096")
     ap.add_argument("--torch-sweep", action="store_true")
     ap.add_argument("--json", help="write results here too")
     a = ap.parse_args()
@@ -101,17 +103,21 @@ def main():
         splits += [(1, a.threads), (a.threads, 1)]
     print(f"# threads: engine OMP={a.threads}; torch (torch threads, OpenBLAS threads) in {splits}")
     print(f"# config: CoordTok-L{(' + ' + a.config) if a.config else ''}, random weights, fp32, median of {a.runs}")
-    print(f"{'what':10s} {'torch ms':>10s} {'engine ms':>10s} {'ratio':>7s} {'engine GFLOP/s':>15s}")
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    gemm = json.loads(subprocess.run([a.coordtok, "bench", "--gemm", "2048", "--runs", "3", "--json"], env=env,
+                                     check=True, capture_output=True, text=True).stdout)["gemm_gflops"]
+    print(f"# fp32 GEMM ceiling (OpenBLAS sgemm 2048^3, {a.threads} threads): {gemm:.1f} GFLOP/s")
+    print(f"{'what':10s} {'torch ms':>10s} {'engine ms':>10s} {'ratio':>7s} {'engine GFLOP/s':>15s} {'of ceiling':>10s}")
     results = []
     for what in a.only.split(","):
         best_torch = min(run_torch(cfg, what, a.runs, t, b) for t, b in splits)
         eng_ms, gflops = run_engine(a.coordtok, cfg_arg, what, a.runs, a.threads)
         ratio = best_torch / eng_ms
-        print(f"{what:10s} {best_torch:10.0f} {eng_ms:10.0f} {ratio:6.2f}x {gflops:15.1f}", flush=True)
+        print(f"{what:10s} {best_torch:10.0f} {eng_ms:10.0f} {ratio:6.2f}x {gflops:15.1f} {gflops / gemm:9.0%}", flush=True)
         results.append(dict(what=what, torch_ms=best_torch, engine_ms=eng_ms, ratio=ratio, engine_gflops=gflops))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(threads=a.threads, config=cfg_arg, runs=a.runs, results=results,
+            json.dump(dict(gemm_gflops=gemm, threads=a.threads, config=cfg_arg, runs=a.runs, results=results,
                            date=time.strftime("%Y-%m-%d %H:%M")), f, indent=1)
 
 
