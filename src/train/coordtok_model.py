@@ -506,7 +506,7 @@ class CoordTok(nn.Module):
         self.decoder = Decoder(cfg)
 
     # -- initialisation for training (not part of the spec) --
-    def init_weights(self, std=0.02):
+    def init_weights(self, std=0.02, local_cross=3.0, zero_residual=True):
         """Initialisation for training from scratch.
 
         Xavier-uniform weights (PyTorch's own default for
@@ -517,7 +517,12 @@ class CoordTok(nn.Module):
         and training collapses to predicting the mean colour.  The output
         projector starts small (std 0.02) and the learned weight tokens
         small (std 0.1) so that the video-dependent part of the query
-        tokens is not drowned at the start."""
+        tokens is not drowned at the start.
+
+        ``local_cross`` > 0 also starts the cross-attention LOCAL: each query
+        token attends mostly to the video tokens of the region its plane
+        patch covers (see _init_local_cross), instead of having to discover
+        that routing, which takes far more steps than a CPU budget has."""
         cfg = self.cfg
         for name, p in self.named_parameters():
             if p.dim() == 1:
@@ -533,12 +538,97 @@ class CoordTok(nn.Module):
             nn.init.normal_(t, std=0.1)
         grid = (cfg.T // cfg.enc_pt, cfg.H // cfg.enc_pxy, cfg.W // cfg.enc_pxy)
         with torch.no_grad():
-            table = sincos_3d(grid, cfg.enc_dim).reshape(1, -1, cfg.enc_dim)
-            self.encoder.encoder.pos_emb.copy_(table)
-            self.encoder.cross_pos_emb.copy_(table)
+            # one (t, x, y) sin-cos code per head, so every head sees all axes
+            hd = cfg.enc_dim // cfg.enc_heads
+            table = sincos_3d(grid, hd).repeat(1, 1, 1, cfg.enc_heads)
+            self.encoder.encoder.pos_emb.copy_(table.reshape(1, -1, cfg.enc_dim))
+            self.encoder.cross_pos_emb.copy_(table.reshape(1, -1, cfg.enc_dim))
             self.decoder.transformer.pos_embed.copy_(
                 sincos_3d((cfg.nt, cfg.nx, cfg.ny), cfg.dec_dim).unsqueeze(0))
+            if local_cross:
+                self._init_local_cross(table, local_cross)
+            if zero_residual:
+                # residual branches start at zero (ViT attn/MLP outputs, the
+                # cross blocks' self-attention and MLP, decoder blocks): the
+                # network starts shallow, video -> planes -> pixels is a short
+                # path, and the depth is grown by training
+                for blk in list(self.encoder.encoder.layers) + list(self.decoder.transformer.layers):
+                    blk.attn.proj.weight.zero_()
+                    blk.mlp.fc2.weight.zero_()
+                for blk in self.encoder.transformer.layers:
+                    blk.self_attn.out_proj.weight.zero_()
+                    blk.mlp[3].weight.zero_()
         return self
+
+    def _plane_regions(self):
+        """For each query token (xy, yt, xt order): the video-token index
+        ranges (a, b, c) its plane patch covers (None = the whole axis)."""
+        cfg = self.cfg
+        na, nb, nc = cfg.T // cfg.enc_pt, cfg.H // cfg.enc_pxy, cfg.W // cfg.enc_pxy
+
+        def rng(g, q, R, n):
+            lo = (g * q * n) // R
+            hi = max(lo + 1, -(-((g + 1) * q * n) // R))
+            return (lo, hi)
+        regions = []
+        (g1, g2), (t1, t2), _ = cfg.query_grids
+        for g in range(g1):          # xy: rows x -> b, cols y -> c
+            for h in range(g2):
+                regions.append((None, rng(g, cfg.qxy, cfg.rxy, nb), rng(h, cfg.qxy, cfg.rxy, nc)))
+        for g in range(t1):          # yt: rows t -> a, cols y -> c
+            for h in range(t2):
+                regions.append((rng(g, cfg.qt, cfg.rt, na), None, rng(h, cfg.qxy, cfg.rxy, nc)))
+        for g in range(t1):          # xt: rows t -> a, cols x -> b
+            for h in range(t2):
+                regions.append((rng(g, cfg.qt, cfg.rt, na), rng(h, cfg.qxy, cfg.rxy, nb), None))
+        return regions
+
+    def _init_local_cross(self, table, gain):
+        """Query token i starts as the mean positional code of its region:
+        the codes of one plane are written as bias + W x_i, with the weight
+        token patch i holding x_i and the patch-embedding conv W spanning the
+        codes' principal directions (exact when the codes' rank fits in the
+        conv's C*P1*P2 inputs, as for sin-cos codes).  The cross-attention
+        Q and K projections start as gain * identity, so that
+        LN(query) . cross_pos_emb is largest inside the region."""
+        cfg, e = self.cfg, self.encoder
+        De = cfg.enc_dim
+        codes = []
+        for ra, rb, rc in self._plane_regions():
+            sel = table[slice(*ra) if ra else slice(None),
+                        slice(*rb) if rb else slice(None),
+                        slice(*rc) if rc else slice(None)]
+            codes.append(sel.reshape(-1, De).mean(0))
+        codes = torch.stack(codes)
+        (g1, g2), (t1, t2), _ = cfg.query_grids
+        n_xy, n_t = g1 * g2, t1 * t2
+        planes = [(self.weight_tokens_xy, e.patch_embeds_xy, codes[:n_xy], g2),
+                  (self.weight_tokens_yt, e.patch_embeds_yt, codes[n_xy:n_xy + n_t], t2),
+                  (self.weight_tokens_xt, e.patch_embeds_xt, codes[n_xy + n_t:], t2)]
+        for wt, pe, cd, cols in planes:
+            conv = pe.proj
+            _, C, P1, P2 = conv.weight.shape
+            n_in = C * P1 * P2
+            bias = cd.mean(0)
+            U, S, Vh = torch.linalg.svd(cd - bias, full_matrices=False)
+            k = min(n_in, S.shape[0])
+            scale = float(S[0]) / math.sqrt(cd.shape[0]) + 1e-8
+            x = U[:, :k] * S[:k] / scale          # (n, k) inputs, O(1)
+            w = conv.weight.view(De, n_in)
+            w.mul_(0.05)
+            w[:, :k] = (Vh[:k] * scale).t()
+            conv.bias.copy_(bias)
+            wt.zero_()
+            for i in range(cd.shape[0]):
+                g, h = divmod(i, cols)
+                patch = torch.zeros(n_in)
+                patch[:k] = x[i]
+                wt[0, g * P1:(g + 1) * P1, h * P2:(h + 1) * P2, :] = \
+                    patch.view(C, P1, P2).permute(1, 2, 0)
+        eye = torch.eye(De)
+        for blk in e.transformer.layers:
+            blk.cross_attn.in_proj_weight[:De] = gain * eye
+            blk.cross_attn.in_proj_weight[De:2 * De] = gain * eye
 
     # -- encoder --
     def memory_mask(self, n_frames, B):

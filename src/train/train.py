@@ -41,8 +41,8 @@ from coordtok_model import (CoordTok, CoordTokConfig, export_safetensors,  # noq
 # The default model: CoordTok-L's token layout, small widths and depths.
 DEFAULT_MODEL = dict(
     T=128, H=128, W=128, enc_pt=8, enc_pxy=16, enc_dim=192, enc_heads=4,
-    enc_vit_layers=4, enc_cross_layers=2, rxy=16, rt=32, channels=8,
-    qxy=4, qt=8, dec_dim=128, dec_heads=4, dec_layers=4, dec_pxy=8, dec_pt=1,
+    enc_vit_layers=2, enc_cross_layers=2, rxy=16, rt=32, channels=8,
+    qxy=2, qt=4, dec_dim=128, dec_heads=4, dec_layers=4, dec_pxy=8, dec_pt=1,
     default_slice=256)
 
 # A tiny configuration for tests.
@@ -72,6 +72,12 @@ def parse_args(argv=None):
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--minutes", type=float, default=0,
                     help="stop (and export) after this much training time")
+    ap.add_argument("--aux", type=float, default=1.0,
+                    help="weight of the auxiliary plane loss at step 0")
+    ap.add_argument("--aux-steps", type=int, default=800,
+                    help="the auxiliary weight decays linearly to 0 over these steps")
+    ap.add_argument("--no-data-init", action="store_true",
+                    help="skip the least-squares init of the read-outs")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=150)
@@ -168,6 +174,111 @@ def make_batch(sampler, model, batch, seqs, rng):
         coords.append(allc[idx].reshape(-1, 3))
         targets.append(patches[idx].reshape(-1, patches.shape[-1]))
     return (torch.stack(vids), torch.tensor(ns), torch.stack(coords), torch.stack(targets))
+
+
+def plane_targets(video, cfg):
+    """Auxiliary targets for the first training steps: the window's colours
+    averaged onto each plane's grid (xy: over time, yt: over rows x, xt:
+    over columns y), in channels 0-2.  Padded frames are excluded by the
+    caller's mask.  Returns three (B, R1, R2, 3) tensors."""
+    import torch.nn.functional as F
+    x = video.clamp(-1, 1).permute(0, 4, 1, 2, 3)  # (B, 3, T, H, W)
+    xy = F.adaptive_avg_pool2d(x.mean(2), (cfg.rxy, cfg.rxy))
+    yt = F.adaptive_avg_pool2d(x.mean(3), (cfg.rt, cfg.rxy))
+    xt = F.adaptive_avg_pool2d(x.mean(4), (cfg.rt, cfg.rxy))
+    return tuple(z.permute(0, 2, 3, 1) for z in (xy, yt, xt))
+
+
+def aux_loss(planes, video, cfg):
+    """L2 between plane channels 0-2 and plane_targets: a dense, direct
+    signal that teaches the encoder to route local content into the planes
+    long before the reconstruction loss alone would (training aid only;
+    the weight decays to 0, the exported model is plain CoordTok)."""
+    tg = plane_targets(video, cfg)
+    return sum(torch.mean((z[..., :3] - t) ** 2) for z, t in zip(planes, tg)) / 3
+
+
+def _ridge(X, Y, lam=1e-2):
+    """Least squares with a bias column: returns (W (out, in), b (out))."""
+    X = X.double()
+    Xa = torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], 1)
+    A = Xa.t() @ Xa + lam * torch.eye(Xa.shape[1], dtype=X.dtype)
+    sol = torch.linalg.solve(A, Xa.t() @ Y.double())
+    return sol[:-1].t().float(), sol[-1].float()
+
+
+@torch.no_grad()
+def data_init(model, sampler, n_windows=64, frames=2, log=None):
+    """Data-dependent initialisation of the two linear read-outs, fitted by
+    least squares on a few training windows (like LSUV-style inits, the
+    network itself is unchanged):
+
+    * encoder projectors: plane channels 0-2 <- the window's colours
+      averaged onto the plane grid (plane_targets); other channels start
+      near zero.  The local cross-attention init makes this linearly
+      available in the query tokens from step 0;
+    * decoder projector: pixels <- the decoder's final features.
+
+    Training then starts from a blurry but real reconstruction instead of
+    spending its first thousand steps escaping the mean-colour solution."""
+    cfg = model.cfg
+    was = model.training
+    model.eval()
+    enc = model.encoder
+    rng = np.random.default_rng(12345)
+    batches = [make_batch(sampler, model, 1, frames, rng) for _ in range(n_windows)]
+    (g1, g2), (t1, t2), _ = cfg.query_grids
+    splits = [g1 * g2, t1 * t2, t1 * t2]
+    sizes = [(cfg.qxy, cfg.qxy), (cfg.qt, cfg.qxy), (cfg.qt, cfg.qxy)]
+    grids = [(g1, g2), (t1, t2), (t1, t2)]
+    projs = [enc.projectors_xy, enc.projectors_yt, enc.projectors_xt]
+    Xs, Ys = [[], [], []], [[], [], []]
+    for video, ns, _, _ in batches:
+        feats = enc.encoder(video)
+        memory = feats + enc.cross_pos_emb
+        q = enc.transformer(model.query_tokens(), memory, model.memory_mask(ns, 1))[0]
+        tg = plane_targets(video, cfg)
+        start = 0
+        for k in range(3):
+            G1, G2 = grids[k]
+            P1, P2 = sizes[k]
+            Xs[k].append(q[start:start + splits[k]])
+            t = tg[k][0].reshape(G1, P1, G2, P2, 3).permute(0, 2, 1, 3, 4)
+            Ys[k].append(t.reshape(G1 * G2, P1 * P2 * 3))
+            start += splits[k]
+    for k in range(3):
+        W, b = _ridge(torch.cat(Xs[k]), torch.cat(Ys[k]), lam=1.0)
+        P1, P2 = sizes[k]
+        C = cfg.channels
+        proj = projs[k]
+        proj.weight.normal_(0, 0.01)
+        proj.bias.zero_()
+        rows = torch.tensor([(i * C + c) for i in range(P1 * P2) for c in range(3)])
+        proj.weight[rows] = W
+        proj.bias[rows] = b
+    # decoder read-out on the new planes
+    X, Y = [], []
+    for video, ns, coords, target in batches:
+        planes = model.encode(video, ns)
+        h = model.embed_queries(planes, coords)
+        dt = model.decoder.transformer
+        h = h.reshape(-1, cfg.slice, h.shape[-1])
+        for blk in dt.layers:
+            h = blk(h)
+        X.append(dt.norm(h).reshape(-1, h.shape[-1]))
+        Y.append(target.reshape(-1, target.shape[-1]))
+    W, b = _ridge(torch.cat(X), torch.cat(Y), lam=1.0)
+    model.decoder.projector.weight.copy_(W)
+    model.decoder.projector.bias.copy_(b)
+    losses = []
+    for video, ns, coords, target in batches[:8]:
+        out = model.decode(model.encode(video, ns), coords, seq=cfg.slice)
+        losses.append(float(torch.mean((out - target) ** 2)))
+    msg = f"data init: loss on {min(8, n_windows)} windows {np.mean(losses):.4f}"
+    if log:
+        log.write("# " + msg + "\n")
+    model.train(was)
+    return msg
 
 
 def param_groups(model, wd):
@@ -320,6 +431,10 @@ def main(argv=None):
 
     log = open(os.path.join(args.out, "train.log"), "a")
     log.write(f"# {' '.join(sys.argv)}\n# {info}\n# config {dataclasses.asdict(cfg)}\n")
+    if step == 0 and not args.no_data_init and not args.bench:
+        msg = data_init(model, sampler, log=log)
+        if not args.quiet:
+            print(msg, file=sys.stderr)
     prog = Progress(args.steps, step, log, args.quiet)
     t_start = time.time() - seconds0   # training time carries over a resume
     model.train()
@@ -336,8 +451,10 @@ def main(argv=None):
         planes = model.encode(video, ns)
         out = model.decode(planes, coords, seq=cfg.slice)
         loss = torch.mean((out - target) ** 2)
+        aux_w = args.aux * max(0.0, 1.0 - step / max(1, args.aux_steps))
+        total = loss + aux_w * aux_loss(planes, video, cfg) if aux_w > 0 else loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if args.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
