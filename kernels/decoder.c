@@ -7,11 +7,10 @@
 
 #include <string.h>
 
-gboolean
-ct_cu_decode (void *vctx, const float *z, const float *coords, int n,
+static gboolean
+decode (CtCuContext *ctx, const float *z, const float *coords, int n,
     float *out, float *embedding, GError **error)
 {
-  CtCuContext *ctx = vctx;
   const CtConfig *c = ctx->config;
   const CtCuWeights *w = ctx->w;
   cudaStream_t st = ctx->stream;
@@ -65,4 +64,16 @@ ct_cu_decode (void *vctx, const float *z, const float *coords, int n,
   if (embedding)
     memcpy (embedding, he, (gsize) n * C3 * sizeof (float));
   return TRUE;
+}
+
+gboolean
+ct_cu_decode (void *vctx, const float *z, const float *coords, int n,
+    float *out, float *embedding, GError **error)
+{
+  CtCuContext *ctx = vctx;
+  if (decode (ctx, z, coords, n, out, embedding, error))
+    return TRUE;
+  /* drain what a failed call left in flight (pinned staging, workspace) */
+  cudaStreamSynchronize (ctx->stream);
+  return FALSE;
 }

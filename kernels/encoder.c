@@ -97,11 +97,10 @@ unpatchify (CtCuContext *ctx, const void *q_ln, GError **error)
   return TRUE;
 }
 
-gboolean
-ct_cu_encode (void *vctx, const float *video, int n_frames, float *z,
+static gboolean
+encode (CtCuContext *ctx, const float *video, int n_frames, float *z,
     CtEncodeTrace *trace, GError **error)
 {
-  CtCuContext *ctx = vctx;
   const CtConfig *c = ctx->config;
   const CtCuWeights *w = ctx->w;
   cudaStream_t st = ctx->stream;
@@ -178,4 +177,19 @@ ct_cu_encode (void *vctx, const float *video, int n_frames, float *z,
   CT_CU_TRY (cudaStreamSynchronize (st));
   memcpy (z, ctx->host_z, zbytes);
   return TRUE;
+}
+
+gboolean
+ct_cu_encode (void *vctx, const float *video, int n_frames, float *z,
+    CtEncodeTrace *trace, GError **error)
+{
+  CtCuContext *ctx = vctx;
+  if (encode (ctx, video, n_frames, z, trace, error))
+    return TRUE;
+  /* A failed call may leave uploads from the pinned staging and kernels on
+   * the workspace in flight: drain both streams (errors ignored, the first
+   * one is already reported) so that the next call may reuse them. */
+  cudaStreamSynchronize (ctx->copy);
+  cudaStreamSynchronize (ctx->stream);
+  return FALSE;
 }

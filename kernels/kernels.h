@@ -66,7 +66,7 @@ cudaError_t ct_cu_sample_triplane (const float *z, const float *coords, int n,
     CtCuPlaneDims d, float *emb, int *pos_row, cudaStream_t stream);
 /* x (n, D) = emb (n, K) wt (K, D) + b (D) + pos[pos_row[i]] (rows of D):
  * the decoder's patch embedding (K = 3C is tiny) fused with the
- * positional-embedding gather; float32. */
+ * positional-embedding gather; float32.  b may be NULL. */
 cudaError_t ct_cu_query_embed (const float *emb, const int *pos_row,
     const float *wt, const float *b, const float *pos, int n, int K, int D,
     float *x, cudaStream_t stream);

@@ -38,9 +38,11 @@ static const float *
 up (Upload *u, const float *host, gsize n, const char *what)
 {
   gsize bytes = n * sizeof (float);
+  if (!host)
+    return NULL;        /* an absent optional tensor stays absent */
   char *dst = u->base ? u->base + u->used : NULL;
   u->used += (bytes + 255) & ~(gsize) 255;
-  if (dst && host && u->err == cudaSuccess) {
+  if (dst && u->err == cudaSuccess) {
     u->err = cudaMemcpy (dst, host, bytes, cudaMemcpyHostToDevice);
     if (u->err != cudaSuccess)
       u->what = what;
