@@ -35,8 +35,8 @@ exp_scalar (float x)
 }
 
 #ifdef __AVX512F__
-static inline __m512
-exp_avx512 (__m512 x)
+__m512
+ct_exp_avx512 (__m512 x)
 {
   x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
   __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (LOG2E)),
@@ -79,7 +79,7 @@ ct_softmax_exp_row (float *r, const float *bias, int n)
 #ifdef __AVX512F__
   __m512 vmax = _mm512_set1_ps (mx), vsum = _mm512_setzero_ps ();
   for (; j + 16 <= n; j += 16) {
-    __m512 e = exp_avx512 (_mm512_sub_ps (_mm512_loadu_ps (r + j), vmax));
+    __m512 e = ct_exp_avx512 (_mm512_sub_ps (_mm512_loadu_ps (r + j), vmax));
     _mm512_storeu_ps (r + j, e);
     vsum = _mm512_add_ps (vsum, e);
   }
