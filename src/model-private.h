@@ -78,6 +78,10 @@ typedef struct {
   gboolean (*decode) (void *ctx, const float *z, const float *coords, int n,
       float *out, float *embedding, GError **error);
   const char *(*device_name) (void *ctx);
+  /* Optional: n_seq independent sequences of seq queries in one call
+   * (coords/out stacked); NULL: the session calls decode per sequence. */
+  gboolean (*decode_seqs) (void *ctx, const float *z, const float *coords,
+      int n_seq, int seq, float *out, float *embedding, GError **error);
 } CtBackendOps;
 
 #define CT_CUDA_BACKEND_SYMBOL "ct_cuda_backend_ops"

@@ -183,12 +183,17 @@ ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
   gint64 nq = (gint64) (it1 - it0) * nx * ny;
   if (slice > nq)
     slice = nq;
-  if (slice > s->capacity) {
+  /* Backends that take several sequences per call get whole slices stacked
+   * up to ~4096 rows: their linear layers then multiply bigger matrices. */
+  int per_call = slice;
+  if (s->ops->decode_seqs && slice < 4096)
+    per_call = MIN ((gint64) (4096 / slice) * slice, nq);
+  if (per_call > s->capacity) {
     g_free (s->coords);
     g_free (s->patches);
-    s->coords = g_try_malloc ((gsize) slice * 3 * sizeof (float));
-    s->patches = g_try_malloc ((gsize) slice * pv * sizeof (float));
-    s->capacity = slice;
+    s->coords = g_try_malloc ((gsize) per_call * 3 * sizeof (float));
+    s->patches = g_try_malloc ((gsize) per_call * pv * sizeof (float));
+    s->capacity = per_call;
     if (!s->coords || !s->patches) {
       g_free (s->coords);
       g_free (s->patches);
@@ -199,15 +204,26 @@ ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
     }
   }
   gsize frame = (gsize) c->H * c->W * 3;
-  for (gint64 q0 = 0; q0 < nq; q0 += slice) {
-    int n = MIN ((gint64) slice, nq - q0);
+  for (gint64 q0 = 0; q0 < nq; q0 += per_call) {
+    int n = MIN ((gint64) per_call, nq - q0);
     for (int i = 0; i < n; i++) {
       gint64 q = q0 + i;
       int iy = q % ny, ix = (q / ny) % nx, it = it0 + q / ((gint64) nx * ny);
       ct_patch_coord (c, it, ix, iy, s->coords + 3 * i);
     }
-    if (!s->ops->decode (s->ctx, z, s->coords, n, s->patches, NULL, error))
-      return FALSE;
+    /* whole slices together, then the last, shorter slice on its own */
+    int whole = n / slice, rest = n % slice;
+    if (per_call == slice) {
+      if (!s->ops->decode (s->ctx, z, s->coords, n, s->patches, NULL, error))
+        return FALSE;
+    } else {
+      if (whole && !s->ops->decode_seqs (s->ctx, z, s->coords, whole, slice,
+              s->patches, NULL, error))
+        return FALSE;
+      if (rest && !s->ops->decode (s->ctx, z, s->coords + 3 * (gsize) whole * slice,
+              rest, s->patches + (gsize) whole * slice * pv, NULL, error))
+        return FALSE;
+    }
     for (int i = 0; i < n; i++) {
       gint64 q = q0 + i;
       int iy = q % ny, ix = (q / ny) % nx, it = it0 + q / ((gint64) nx * ny);

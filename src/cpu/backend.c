@@ -105,5 +105,6 @@ const CtBackendOps ct_cpu_backend_ops = {
   .destroy = cpu_destroy,
   .encode = ct_cpu_encode,
   .decode = ct_cpu_decode,
+  .decode_seqs = ct_cpu_decode_seqs,
   .device_name = cpu_device_name,
 };

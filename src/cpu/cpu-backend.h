@@ -37,5 +37,7 @@ gboolean ct_cpu_encode (void *ctx, const float *video, int n_frames, float *z,
     CtEncodeTrace *trace, GError **error);
 gboolean ct_cpu_decode (void *ctx, const float *z, const float *coords, int n,
     float *out, float *embedding, GError **error);
+gboolean ct_cpu_decode_seqs (void *ctx, const float *z, const float *coords,
+    int n_seq, int seq, float *out, float *embedding, GError **error);
 
 #endif

@@ -9,6 +9,16 @@ gboolean
 ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
     float *out, float *embedding, GError **error)
 {
+  return ct_cpu_decode_seqs (vctx, z, coords, 1, n, out, embedding, error);
+}
+
+/* n_seq independent sequences of seq queries, stacked: only attention needs
+ * them apart, so the linear layers see n_seq * seq rows at once. */
+gboolean
+ct_cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
+    int seq, float *out, float *embedding, GError **error)
+{
+  int n = n_seq * seq;
   CtCpuContext *ctx = vctx;
   const CtConfig *c = ctx->config;
   const CtWeights *w = ctx->w;
@@ -32,7 +42,7 @@ ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
   }
   /* 3. blocks over the whole sequence, final LayerNorm, projector */
   for (int k = 0; k < c->dec_layers; k++)
-    ct_cpu_vit_block (&w->dec[k], d->x, n, D, c->dec_heads, d->scratch);
+    ct_cpu_vit_block (&w->dec[k], d->x, n, seq, D, c->dec_heads, d->scratch);
   ct_cpu_layernorm (&w->dec_norm, d->x, n, D, d->scratch);
   ct_cpu_linear (&w->dec_projector, d->scratch, n, out, FALSE);
   return TRUE;

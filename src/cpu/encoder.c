@@ -121,7 +121,7 @@ ct_cpu_encode (void *vctx, const float *video, int n_frames, float *z,
   }
   memcpy (e->h, w->cls_token, D * sizeof (float));
   for (int i = 0; i < c->enc_vit_layers; i++)
-    ct_cpu_vit_block (&w->vit[i], e->h, Nv + 1, D, c->enc_heads, e->scratch);
+    ct_cpu_vit_block (&w->vit[i], e->h, Nv + 1, Nv + 1, D, c->enc_heads, e->scratch);
   ct_cpu_layernorm (&w->vit_norm, tokens, Nv, D, e->memory);
   if (trace && trace->vit_out)
     memcpy (trace->vit_out, e->memory, (gsize) Nv * D * sizeof (float));

@@ -118,8 +118,8 @@ ct_cpu_vit_scratch_floats (int S, int D)
 }
 
 void
-ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int D, int heads,
-    float *scratch)
+ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int seq, int D,
+    int heads, float *scratch)
 {
   float *ln = scratch;
   float *qkv = ln + (gsize) S * D;        /* (S, 3D) */
@@ -129,8 +129,11 @@ ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int D, int heads,
 
   ct_cpu_layernorm (&b->norm1, x, S, D, ln);
   ct_cpu_linear (&b->qkv, ln, S, qkv, FALSE);
-  ct_cpu_attention (qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, att, D,
-      S, S, heads, hd, NULL);
+  for (int s0 = 0; s0 < S; s0 += seq) {
+    float *q = qkv + (gsize) s0 * 3 * D;
+    ct_cpu_attention (q, 3 * D, q + D, 3 * D, q + 2 * D, 3 * D,
+        att + (gsize) s0 * D, D, seq, seq, heads, hd, NULL);
+  }
   ct_cpu_linear (&b->proj, att, S, x, TRUE);
   ct_cpu_layernorm (&b->norm2, x, S, D, ln);
   ct_cpu_linear (&b->fc1, ln, S, hidden, FALSE);

@@ -25,9 +25,11 @@ void ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
     int hd, const float *key_bias);
 
 /* Pre-norm ViT block over x (S, D) in place (encoder ViT and decoder).
- * scratch: at least ct_cpu_vit_scratch_floats(S, D) floats. */
+ * The S rows are S / seq independent sequences of seq rows: attention stays
+ * inside each sequence, every other layer runs on all S rows at once (a
+ * bigger, faster GEMM).  scratch: ct_cpu_vit_scratch_floats(S, D) floats. */
 gsize ct_cpu_vit_scratch_floats (int S, int D);
-void ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int D, int heads,
-    float *scratch);
+void ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int seq, int D,
+    int heads, float *scratch);
 
 #endif
