@@ -787,6 +787,20 @@ def clean_state_dict(sd):
     return out
 
 
+def load_official_checkpoint(path, cfg=None, enc_heads=16, dec_heads=16):
+    """Builds a CoordTok from an official trainer checkpoint (.pth: a dict
+    with 'model', keys prefixed 'module.', maybe decoder.lpips_loss.*).
+    Sizes are inferred from shapes unless ``cfg`` is given; head counts
+    cannot be inferred (CoordTok-L: 16/16)."""
+    ck = torch.load(path, map_location="cpu")
+    sd = clean_state_dict(ck["model"] if "model" in ck else ck)
+    if cfg is None:
+        cfg = CoordTokConfig.from_state_dict(sd, enc_heads, dec_heads)
+    model = CoordTok(cfg)
+    model.load_state_dict(sd)
+    return model.eval()
+
+
 def load_safetensors_model(path, enc_heads=None, dec_heads=None, dtype=torch.float32):
     """Builds a CoordTok from a safetensors file (ours, with metadata, or a
     plain official export: sizes are then inferred from shapes)."""

@@ -247,7 +247,7 @@ def data_init(model, sampler, n_windows=64, frames=2, log=None):
             Ys[k].append(t.reshape(G1 * G2, P1 * P2 * 3))
             start += splits[k]
     for k in range(3):
-        W, b = _ridge(torch.cat(Xs[k]), torch.cat(Ys[k]), lam=1.0)
+        W, b = _ridge(torch.cat(Xs[k]), torch.cat(Ys[k]), lam=float(os.environ.get("CT_LAM_ENC", "10")))
         P1, P2 = sizes[k]
         C = cfg.channels
         proj = projs[k]
@@ -267,7 +267,7 @@ def data_init(model, sampler, n_windows=64, frames=2, log=None):
             h = blk(h)
         X.append(dt.norm(h).reshape(-1, h.shape[-1]))
         Y.append(target.reshape(-1, target.shape[-1]))
-    W, b = _ridge(torch.cat(X), torch.cat(Y), lam=1.0)
+    W, b = _ridge(torch.cat(X), torch.cat(Y), lam=float(os.environ.get("CT_LAM_DEC", "1000")))
     model.decoder.projector.weight.copy_(W)
     model.decoder.projector.bias.copy_(b)
     losses = []
@@ -435,6 +435,7 @@ def main(argv=None):
         msg = data_init(model, sampler, log=log)
         if not args.quiet:
             print(msg, file=sys.stderr)
+        save_ckpt(os.path.join(args.out, "init.pt"), model, opt, 0, args, history, 0.0)
     prog = Progress(args.steps, step, log, args.quiet)
     t_start = time.time() - seconds0   # training time carries over a resume
     model.train()

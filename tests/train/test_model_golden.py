@@ -87,6 +87,17 @@ def run_case(path):
         print(f"  FAIL config inferred from shapes differs:\n    {inferred}\n    {cfg}")
         chk.failed += 1
 
+    # The official checkpoint (module. prefix, stray lpips tensors) loads too.
+    ckpt = os.path.join(path, "checkpoint.pth")
+    if os.path.exists(ckpt):
+        from coordtok_model import load_official_checkpoint
+        m2 = load_official_checkpoint(ckpt, cfg)
+        same = all(torch.equal(a, b) for a, b in
+                   zip(m2.state_dict().values(), model.state_dict().values()))
+        chk.n += 1
+        chk.failed += not same
+        print(f"  {'ok  ' if same else 'FAIL'} checkpoint.pth loads (module. stripped, lpips dropped)")
+
     video = torch.from_numpy(io["video"])
     n_frames = int(io["n_frames"].reshape(-1)[0])
     with torch.no_grad():
