@@ -30,7 +30,7 @@ SCALE="decodebin ! videoconvert ! videoscale ! video/x-raw,width=$W,height=$H,fo
 
 echo "== encode + decode, tokens saved on the side"
 time gst-launch-1.0 -q filesrc location="$CLIP" ! $SCALE ! tee name=orig \
-  orig. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! y4menc ! filesink location="$OUT/original.y4m" \
+  orig. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/original.y4m" \
   orig. ! queue ! coordtokenc ! tee name=tok \
   tok. ! queue ! filesink location="$OUT/tokens.ctok" \
   tok. ! queue ! coordtokdec ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/reconstructed.y4m"
