@@ -155,8 +155,10 @@ parse (CtSafetensors *st, const char *what, GError **error)
       for (GList *m = mk; m; m = m->next) {
         JsonNode *mv = json_object_get_member (mo, m->data);
         if (!JSON_NODE_HOLDS_VALUE (mv) || json_node_get_value_type (mv) != G_TYPE_STRING) {
-          g_list_free (mk);
-          FAIL ("%s: __metadata__ value of '%s' is not a string", what, (char *) m->data);
+          g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+              "%s: __metadata__ value of '%s' is not a string", what, (char *) m->data);
+          g_list_free (mk);   /* after the message: m->data lives in the list */
+          goto fail;
         }
         g_hash_table_replace (st->metadata, g_strdup (m->data),
             g_strdup (json_node_get_string (mv)));

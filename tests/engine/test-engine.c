@@ -286,7 +286,11 @@ test_session_arguments (void)
 }
 
 /* A frame sub-range decoded with frame-aligned slices equals the same
- * frames of the whole-window decode, bit for bit. */
+ * frames of the whole-window decode.  Not compared bit for bit: the two
+ * calls stack a different number of slices into each GEMM, and whether
+ * that changes the last bit depends on the BLAS kernel (it does under
+ * valgrind's emulated CPU); a wrong coordinate or slice would be off by
+ * far more than 1e-5. */
 static void
 test_rasterize_range (void)
 {
@@ -304,7 +308,10 @@ test_rasterize_range (void)
   float *full = g_new (float, vn), *part = g_new (float, 4 * frame);
   g_assert_true (ct_session_rasterize (s, z, c->T, 2 * per_frame, full, NULL));
   g_assert_true (ct_session_rasterize_range (s, z, c->T, 2 * per_frame, 6, 4, part, NULL));
-  g_assert_cmpmem (part, 4 * frame * sizeof (float), full + 6 * frame, 4 * frame * sizeof (float));
+  float maxd = 0;
+  for (gsize i = 0; i < 4 * frame; i++)
+    maxd = MAX (maxd, fabsf (part[i] - full[6 * frame + i]));
+  g_assert_cmpfloat (maxd, <=, 1e-5f);
   /* and a slice size the window is not a multiple of still covers it all */
   g_assert_true (ct_session_rasterize (s, z, c->T, 1000, full, NULL));
   for (gsize i = 0; i < vn; i++)
