@@ -152,6 +152,23 @@ gboolean ct_session_rasterize (CtSession *s, const float *z, int n_frames,
 gboolean ct_session_rasterize_range (CtSession *s, const float *z,
     int n_frames, int slice, int t0, int nt, float *out, GError **error);
 
+/* A sub-window to decode: frames [t0, t0+nt), rows [top, top+height),
+ * columns [left, left+width), all in pixels/frames and aligned to the
+ * decoder's patch (pt frames, p pixels).  nt, width or height <= 0 mean
+ * "to the end".  Only the patches inside are queried (cheaper previews);
+ * they are decoded in (t, x, y) order in contiguous slices, so a region's
+ * pixels equal the whole decode's only when both cut the same slices (e.g.
+ * slices of whole frames and a full-width, full-height region). */
+typedef struct {
+  int t0, nt;
+  int top, height;
+  int left, width;
+} CtRegion;
+/* out: (nt, height, width, 3); the region is normalised in place (sizes
+ * filled in).  Errors name the misaligned or out-of-range field. */
+gboolean ct_session_rasterize_region (CtSession *s, const float *z,
+    int n_frames, int slice, CtRegion *region, float *out, GError **error);
+
 /* Coordinates of patch (it, ix, iy) as the official code computes them. */
 void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
 

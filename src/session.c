@@ -156,12 +156,28 @@ ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3])
   out[2] = (float) iy / (float) (ct_config_ny (c) - 1);
 }
 
+static gboolean
+check_span (const char *what, int *start, int *len, int limit, int align,
+    GError **error)
+{
+  if (*len <= 0)
+    *len = limit - *start;
+  if (*start < 0 || *len < 1 || *start + *len > limit || *start % align ||
+      (*len % align && *start + *len != limit)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "rasterize: %s [%d, %d) must lie inside [0, %d) and be aligned to %d",
+        what, *start, *start + *len, limit, align);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
-ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
-    int slice, int t0, int nt, float *out, GError **error)
+ct_session_rasterize_region (CtSession *s, const float *z, int n_frames,
+    int slice, CtRegion *r, float *out, GError **error)
 {
   const CtConfig *c = ct_model_config (s->model);
-  int nx = ct_config_nx (c), ny = ct_config_ny (c), pt = c->dec_pt, p = c->dec_pxy;
+  int pt = c->dec_pt, p = c->dec_pxy;
   int pv = ct_config_patch_values (c);
 
   if (n_frames < 1 || n_frames > c->T) {
@@ -169,14 +185,19 @@ ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
         "rasterize: n_frames %d outside 1..%d", n_frames, c->T);
     return FALSE;
   }
-  if (nt <= 0)
-    nt = n_frames - t0;
-  if (t0 < 0 || t0 % pt || t0 + nt > n_frames || nt < 1) {
+  if (!check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) ||
+      !check_span ("rows", &r->top, &r->height, c->H, p, error) ||
+      !check_span ("columns", &r->left, &r->width, c->W, p, error))
+    return FALSE;
+  if (r->height % p || r->width % p) {
     g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "rasterize: frames [%d, %d) not inside the window's %d frames (or not aligned to %d)",
-        t0, t0 + nt, n_frames, pt);
+        "rasterize: region %dx%d is not a multiple of the %d-pixel patch",
+        r->width, r->height, p);
     return FALSE;
   }
+  int t0 = r->t0, nt = r->nt;
+  int ix0 = r->top / p, nx = r->height / p, iy0 = r->left / p, ny = r->width / p;
+  gsize rw = r->width;
   if (slice <= 0)
     slice = c->default_slice;
   int it0 = t0 / pt, it1 = (t0 + nt + pt - 1) / pt;
@@ -203,13 +224,13 @@ ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
       return FALSE;
     }
   }
-  gsize frame = (gsize) c->H * c->W * 3;
+  gsize frame = (gsize) r->height * r->width * 3;
   for (gint64 q0 = 0; q0 < nq; q0 += per_call) {
     int n = MIN ((gint64) per_call, nq - q0);
     for (int i = 0; i < n; i++) {
       gint64 q = q0 + i;
       int iy = q % ny, ix = (q / ny) % nx, it = it0 + q / ((gint64) nx * ny);
-      ct_patch_coord (c, it, ix, iy, s->coords + 3 * i);
+      ct_patch_coord (c, it, ix0 + ix, iy0 + iy, s->coords + 3 * i);
     }
     /* whole slices together, then the last, shorter slice on its own */
     int whole = n / slice, rest = n % slice;
@@ -233,12 +254,20 @@ ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
         if (f < t0 || f >= t0 + nt)
           continue;
         for (int dx = 0; dx < p; dx++)
-          memcpy (out + (f - t0) * frame + ((gsize) (ix * p + dx) * c->W + iy * p) * 3,
+          memcpy (out + (f - t0) * frame + ((gsize) (ix * p + dx) * rw + iy * p) * 3,
               pp + ((dt * p + dx) * p) * 3, p * 3 * sizeof (float));
       }
     }
   }
   return TRUE;
+}
+
+gboolean
+ct_session_rasterize_range (CtSession *s, const float *z, int n_frames,
+    int slice, int t0, int nt, float *out, GError **error)
+{
+  CtRegion r = { .t0 = t0, .nt = nt };
+  return ct_session_rasterize_region (s, z, n_frames, slice, &r, out, error);
 }
 
 gboolean
