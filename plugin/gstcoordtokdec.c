@@ -26,6 +26,10 @@ enum {
   PROP_SLICE,
   PROP_FRAME_OFFSET,
   PROP_FRAME_COUNT,
+  PROP_REGION_LEFT,
+  PROP_REGION_TOP,
+  PROP_REGION_WIDTH,
+  PROP_REGION_HEIGHT,
   PROP_MODEL_ID,
 };
 
@@ -40,6 +44,7 @@ struct _GstCoordTokDec {
   GstCoordTokDevice device;
   gint slice;
   guint frame_offset, frame_count;
+  guint region_left, region_top, region_width, region_height;  /* pixels */
 
   /* READY and up */
   CtModel *model;
@@ -70,14 +75,31 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_COORDTOK_RAW_FORMATS)));
 
+/* Output frame size: the region properties, or the source size (call with
+ * the object lock held or from the streaming thread). */
+static void
+output_size (GstCoordTokDec * self, int *w, int *h)
+{
+  int W = self->cinfo.width, H = self->cinfo.height;
+  guint left = MIN (self->region_left, (guint) W), top = MIN (self->region_top, (guint) H);
+  *w = self->region_width ? (int) MIN (self->region_width, W - left) : W - (int) left;
+  *h = self->region_height ? (int) MIN (self->region_height, H - top) : H - (int) top;
+  if (*w < 1)
+    *w = 1;
+  if (*h < 1)
+    *h = 1;
+}
+
 static GstCaps *
 src_caps_for_stream (GstCoordTokDec * self)
 {
   GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
   if (self->have_caps) {
+    int w, h;
+    output_size (self, &w, &h);
     caps = gst_caps_make_writable (caps);
-    gst_caps_set_simple (caps, "width", G_TYPE_INT, self->cinfo.width,
-        "height", G_TYPE_INT, self->cinfo.height,
+    gst_caps_set_simple (caps, "width", G_TYPE_INT, w,
+        "height", G_TYPE_INT, h,
         "framerate", GST_TYPE_FRACTION, self->cinfo.fps_n, self->cinfo.fps_d, NULL);
   }
   return caps;
@@ -254,6 +276,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   slice = self->slice;
   t0 = self->frame_offset;
   count = self->frame_count;
+  CtRegion region = { .top = self->region_top, .left = self->region_left };
+  output_size (self, &region.width, &region.height);
   GST_OBJECT_UNLOCK (self);
 
   base = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) :
@@ -276,9 +300,19 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     nt = count;
 
   tstart = g_get_monotonic_time ();
-  if (!ct_session_rasterize_range (self->session, self->z, h.n_frames, slice,
-          t0, nt, self->out, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("CoordTok decoding failed: %s",
+  region.t0 = t0;
+  region.nt = nt;
+  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region.width ||
+      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region.height) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
+            "negotiation (output is %dx%d)", region.width, region.height,
+            GST_VIDEO_INFO_WIDTH (&self->out_info),
+            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  if (!ct_session_rasterize_region (self->session, self->z, h.n_frames, slice,
+          &region, self->out, &err)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
             err->message), (NULL));
     g_clear_error (&err);
     return GST_FLOW_ERROR;
@@ -312,8 +346,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
       return GST_FLOW_ERROR;
     }
-    gst_coordtok_model_to_frame (self->out + (gsize) i * c->H * c->W * 3, &vf,
-        self->scratch);
+    gst_coordtok_model_to_frame (self->out + (gsize) i * region.height * region.width * 3,
+        &vf, self->scratch);
     gst_video_frame_unmap (&vf);
     GST_BUFFER_PTS (out) = pts;
     GST_BUFFER_DURATION (out) = dur;
@@ -504,7 +538,9 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
 
   GST_OBJECT_LOCK (self);
-  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE)) {
+  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
+          prop_id == PROP_REGION_LEFT || prop_id == PROP_REGION_TOP ||
+          prop_id == PROP_REGION_WIDTH || prop_id == PROP_REGION_HEIGHT)) {
     GST_OBJECT_UNLOCK (self);
     GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
         pspec->name);
@@ -526,6 +562,18 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
       break;
     case PROP_FRAME_COUNT:
       self->frame_count = g_value_get_uint (value);
+      break;
+    case PROP_REGION_LEFT:
+      self->region_left = g_value_get_uint (value);
+      break;
+    case PROP_REGION_TOP:
+      self->region_top = g_value_get_uint (value);
+      break;
+    case PROP_REGION_WIDTH:
+      self->region_width = g_value_get_uint (value);
+      break;
+    case PROP_REGION_HEIGHT:
+      self->region_height = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -558,6 +606,18 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_FRAME_COUNT:
       g_value_set_uint (value, self->frame_count);
+      break;
+    case PROP_REGION_LEFT:
+      g_value_set_uint (value, self->region_left);
+      break;
+    case PROP_REGION_TOP:
+      g_value_set_uint (value, self->region_top);
+      break;
+    case PROP_REGION_WIDTH:
+      g_value_set_uint (value, self->region_width);
+      break;
+    case PROP_REGION_HEIGHT:
+      g_value_set_uint (value, self->region_height);
       break;
     case PROP_MODEL_ID:
       g_value_set_string (value, self->model ? ct_model_id (self->model) : NULL);
@@ -624,6 +684,32 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "proportionally cheaper). 0: all",
           0, G_MAXUINT, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  /* spatial preview: output frames are the region, only its patches are
+   * queried */
+  g_object_class_install_property (gobject_class, PROP_REGION_LEFT,
+      g_param_spec_uint ("region-left", "Region left",
+          "Preview: first column (pixels) of the decoded region, a multiple of "
+          "the model's decoded patch size (8 for CoordTok-L). Changeable only "
+          "in the NULL state",
+          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REGION_TOP,
+      g_param_spec_uint ("region-top", "Region top",
+          "Preview: first row (pixels) of the decoded region, a multiple of the "
+          "patch size. Changeable only in the NULL state",
+          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REGION_WIDTH,
+      g_param_spec_uint ("region-width", "Region width",
+          "Preview: width (pixels) of the decoded region, a multiple of the "
+          "patch size; the output frames have this width. 0: to the right "
+          "edge. Only the region's patch coordinates are queried, so it is "
+          "proportionally cheaper. Changeable only in the NULL state",
+          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REGION_HEIGHT,
+      g_param_spec_uint ("region-height", "Region height",
+          "Preview: height (pixels) of the decoded region, a multiple of the "
+          "patch size; the output frames have this height. 0: to the bottom "
+          "edge. Changeable only in the NULL state",
+          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id",
           "Identifier of the loaded model (ct_model_id); NULL until READY",

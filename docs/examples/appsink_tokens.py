@@ -118,6 +118,24 @@ def read_token_file(path):
     return out
 
 
+def limit_frames(element, max_frames):
+    """Lets exactly max_frames buffers into element's sink pad, then sends EOS
+    in place of the next one and drops the rest.  (identity eos-after is not
+    exact: frames already in flight still reach the next element.)"""
+    from gi.repository import Gst
+    seen = [0]
+
+    def probe(pad, info):
+        seen[0] += 1
+        if seen[0] <= max_frames:
+            return Gst.PadProbeReturn.OK
+        if seen[0] == max_frames + 1:
+            pad.send_event(Gst.Event.new_eos())
+        return Gst.PadProbeReturn.DROP
+
+    element.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, probe)
+
+
 def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0):
     """Yields a TokenWindow per token buffer from a GStreamer pipeline."""
     import gi
@@ -128,12 +146,13 @@ def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0)
     if tokens:
         launch = f'filesrc location="{tokens}" ! coordtokparse'
     else:
-        limit = f" ! identity eos-after={max_frames}" if max_frames else ""
-        enc = "coordtokenc" + (f' model="{model}"' if model else "") + f" dtype={dtype}"
+        enc = "coordtokenc name=enc" + (f' model="{model}"' if model else "") + f" dtype={dtype}"
         launch = (f'filesrc location="{source}" ! decodebin ! videoconvert ! videoscale'
-                  f"{limit} ! {enc}")
+                  f" ! {enc}")
     pipe = Gst.parse_launch(launch + " ! appsink name=sink sync=false max-buffers=4")
     sink = pipe.get_by_name("sink")
+    if max_frames and not tokens:
+        limit_frames(pipe.get_by_name("enc"), max_frames)
     pipe.set_state(Gst.State.PLAYING)
     bus = pipe.get_bus()
     try:

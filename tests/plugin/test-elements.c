@@ -774,6 +774,30 @@ GST_START_TEST (test_dec_frame_range)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_dec_region)
+{
+  /* rows 4..11, columns 8..23 of 32x32 frames: 16x8 RGB output, only the
+   * region's 2x4 patches per frame queried */
+  GPtrArray *part = decode_all ("region-left=8 region-top=4 region-width=16 "
+      "region-height=8", 40);
+  fail_unless_equals_int (part->len, 40);
+  for (guint i = 0; i < part->len; i++) {
+    GstBuffer *b = g_ptr_array_index (part, i);
+    fail_unless_equals_int (gst_buffer_get_size (b), 16 * 8 * 3);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), ts30 (i));
+  }
+  g_ptr_array_unref (part);
+  /* a full-size region is the full decode */
+  GPtrArray *full = decode_all ("slice=64", 16);
+  GPtrArray *same = decode_all ("slice=64 region-width=32 region-height=32", 16);
+  fail_unless_equals_int (same->len, full->len);
+  for (guint i = 0; i < full->len; i++)
+    fail_unless (same_data (g_ptr_array_index (full, i), g_ptr_array_index (same, i)));
+  g_ptr_array_unref (full);
+  g_ptr_array_unref (same);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_dec_slice_property)
 {
   GstElement *e = gst_element_factory_make ("coordtokdec", NULL);
@@ -1063,6 +1087,7 @@ coordtok_suite (void)
   tcase_add_test (tc, test_dec_bad_input);
   tcase_add_test (tc, test_dec_model_mismatch_caps);
   tcase_add_test (tc, test_dec_frame_range);
+  tcase_add_test (tc, test_dec_region);
   tcase_add_test (tc, test_dec_slice_property);
   tcase_add_test (tc, test_dec_formats);
   tcase_add_test (tc, test_enc_formats);
