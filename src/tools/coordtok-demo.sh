@@ -18,7 +18,15 @@ BUILD="${COORDTOK_BUILD:-$ROOT/build}"
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" --buildtype=release >/dev/null
 fi
+# a tree configured without the plugin (e.g. -Dplugin=disabled) gets it back
+if ! meson configure "$BUILD" | grep -qE '^ *plugin +(enabled|auto)'; then
+  meson configure "$BUILD" -Dplugin=enabled >/dev/null
+fi
 ninja -C "$BUILD" >/dev/null
+if [ ! -e "$BUILD/plugin/libgstcoordtok.so" ]; then
+  echo "the GStreamer plugin was not built (GStreamer development packages missing?)" >&2
+  exit 1
+fi
 mkdir -p "$OUT"
 
 export GST_PLUGIN_PATH="$BUILD/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
