@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "coordtok.h"
+#include "tokens/tokens.h"
 
 #define COCKATOO "/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"
 #define VTEST "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -250,6 +251,63 @@ GST_START_TEST (test_cockatoo_default)
 }
 GST_END_TEST;
 
+/* The issue's example with the shipped model (T = 128): 300 frames give
+ * token windows of 128, 128 and 44 frames, and the decoder gives back
+ * exactly 300 frames with the input's timestamps and durations. */
+GST_START_TEST (test_default_300_frames)
+{
+  gchar *path = ct_default_model_path ();
+  if (!path) {
+    g_print ("SKIP default/300: no default model\n");
+    return;
+  }
+  CtModel *m = ct_model_load (path, NULL);
+  fail_unless (m != NULL);
+  const CtConfig *c = ct_model_config (m);
+  fail_unless_equals_int (c->T, 128);
+  Collect *tok = collect_new (), *dec = collect_new ();
+  gchar *launch = g_strdup_printf ("videotestsrc num-buffers=300 pattern=ball ! "
+      "video/x-raw,format=RGB,width=%d,height=%d,framerate=25/1 ! coordtokenc ! "
+      "tee name=t ! queue ! appsink name=tok  t. ! queue ! coordtokdec ! appsink name=dec",
+      c->W, c->H);
+  GstElement *pipe = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  fail_unless (pipe != NULL);
+  attach (pipe, "tok", tok);
+  attach (pipe, "dec", dec);
+  run (pipe);
+  gst_object_unref (pipe);
+
+  const guint want[] = { 128, 128, 44 };
+  fail_unless_equals_int (tok->bufs->len, 3);
+  for (guint i = 0; i < 3; i++) {
+    GstBuffer *b = g_ptr_array_index (tok->bufs, i);
+    GstMapInfo map;
+    CtTokensHeader h;
+    fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+    fail_unless (ct_tokens_header_parse (map.data, map.size, &h, NULL, 0, NULL));
+    fail_unless_equals_int (h.n_frames, want[i]);
+    gst_buffer_unmap (b, &map);
+    /* the window's first PTS and the sum of its frames' durations */
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), gst_util_uint64_scale (128 * i, GST_SECOND, 25));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b),
+        gst_util_uint64_scale (128 * i + want[i], GST_SECOND, 25) -
+        gst_util_uint64_scale (128 * i, GST_SECOND, 25));
+  }
+  fail_unless_equals_int (dec->bufs->len, 300);
+  for (guint i = 0; i < 300; i++) {
+    GstBuffer *b = g_ptr_array_index (dec->bufs, i);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), gst_util_uint64_scale (i, GST_SECOND, 25));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b),
+        gst_util_uint64_scale (i + 1, GST_SECOND, 25) - gst_util_uint64_scale (i, GST_SECOND, 25));
+  }
+  collect_free (tok);
+  collect_free (dec);
+  ct_model_unref (m);
+  g_free (path);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_live_latency)
 {
   GError *err = NULL;
@@ -331,6 +389,7 @@ coordtok_pipeline_suite (void)
   tcase_add_test (tc, test_cockatoo_small);
   tcase_add_test (tc, test_vtest_tiny);
   tcase_add_test (tc, test_cockatoo_default);
+  tcase_add_test (tc, test_default_300_frames);
   tcase_add_test (tc, test_live_latency);
   tcase_add_test (tc, test_state_cycle_mid_window);
   return s;
