@@ -27,7 +27,6 @@ typedef struct {
   int ndim;
   gint64 shape[6];
   const float **slot;   /* where the pointer goes */
-  float **slot_mut;
 } Spec;
 
 typedef struct {
@@ -282,8 +281,6 @@ compute_query_tokens (CtModel *m)
     g_free (patch);
   }
 }
-
-typedef struct { CtSafetensors *st; } LookupCtx;
 
 static gboolean
 st_lookup (void *user, const char *name, int *ndim, gint64 *shape)

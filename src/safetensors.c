@@ -344,8 +344,8 @@ ct_f32_to_f16 (float f)
   memcpy (&x, &f, 4);
   guint32 sign = (x >> 16) & 0x8000;
   guint32 absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u)   /* inf or nan */
-    return sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0);
+  if (absx >= 0x7f800000u)   /* inf, or nan (quiet, payload kept) */
+    return sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0);
   if (absx >= 0x477ff000u)   /* rounds to >= 65520: inf */
     return sign | 0x7c00;
   if (absx < 0x38800000u) {  /* subnormal or zero in half */

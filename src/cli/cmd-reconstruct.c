@@ -11,7 +11,7 @@
 int
 ct_cmd_reconstruct (int argc, char **argv)
 {
-  char *model = NULL, *device_s = NULL, *tokens_out = NULL;
+  char *model = NULL, *device_s = NULL;
   int slice = 0, max_frames = 0;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Weight file (default: the default model)", "F" },
@@ -30,7 +30,6 @@ ct_cmd_reconstruct (int argc, char **argv)
     return 2;
   }
   g_option_context_free (ctx);
-  (void) tokens_out;
   CtDevice dev = CT_DEVICE_AUTO;
   if (device_s && !ct_cli_parse_device (device_s, &dev)) {
     fprintf (stderr, "coordtok reconstruct: bad --device\n");

@@ -10,6 +10,7 @@
  * Head dims 16, 32 and 64 take this path; others use the BLAS path.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/attention-impl.h"
+#include "cpu/softmax.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -25,25 +26,6 @@ gboolean
 ct_attention_avx512_supported (int hd)
 {
   return hd == 16 || hd == 32 || hd == 64;
-}
-
-/* exp of 16 lanes, same polynomial as softmax.c */
-static inline __m512
-vexp (__m512 x)
-{
-  x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
-  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (1.44269504088896341f)),
-      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 f = _mm512_fnmadd_ps (n, _mm512_set1_ps (0.693359375f), x);
-  f = _mm512_fnmadd_ps (n, _mm512_set1_ps (-2.12194440e-4f), f);
-  __m512 y = _mm512_set1_ps (1.9875691500e-4f);
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.3981999507e-3f));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (8.3334519073e-3f));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (4.1665795894e-2f));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.6666665459e-1f));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (5.0000001201e-1f));
-  y = _mm512_fmadd_ps (y, _mm512_mul_ps (f, f), _mm512_add_ps (f, _mm512_set1_ps (1.0f)));
-  return _mm512_scalef_ps (y, n);
 }
 
 /* S (MR_S x nk) = Q (MR_S x hd) . Kt (hd x ldk)[:, 0:nk], nk = 16 * nv */
@@ -190,7 +172,7 @@ ct_attention_avx512 (const float *q, int ldq, const float *k, int ldk,
           float corr = (m[r] == -INFINITY) ? 0.0f : expf (m[r] - mnew);
           __m512 vmax = _mm512_set1_ps (mnew), vs = _mm512_setzero_ps ();
           for (int c = 0; c < nk; c += 16) {
-            __m512 e = vexp (_mm512_sub_ps (_mm512_loadu_ps (sr + c), vmax));
+            __m512 e = ct_exp_avx512 (_mm512_sub_ps (_mm512_loadu_ps (sr + c), vmax));
             _mm512_storeu_ps (sr + c, e);
             vs = _mm512_add_ps (vs, e);
           }

@@ -4,9 +4,6 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #define LOG2E 1.44269504088896341f
 #define LN2_HI 0.693359375f
@@ -33,26 +30,6 @@ exp_scalar (float x)
   memcpy (&s, &bits, 4);
   return y * s;
 }
-
-#ifdef __AVX512F__
-__m512
-ct_exp_avx512 (__m512 x)
-{
-  x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
-  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (LOG2E)),
-      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 f = _mm512_fnmadd_ps (n, _mm512_set1_ps (LN2_HI), x);
-  f = _mm512_fnmadd_ps (n, _mm512_set1_ps (LN2_LO), f);
-  __m512 y = _mm512_set1_ps (P0);
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P1));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P2));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P3));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P4));
-  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (P5));
-  y = _mm512_fmadd_ps (y, _mm512_mul_ps (f, f), _mm512_add_ps (f, _mm512_set1_ps (1.0f)));
-  return _mm512_scalef_ps (y, n);
-}
-#endif
 
 float
 ct_softmax_exp_row (float *r, const float *bias, int n)

@@ -16,8 +16,25 @@ float ct_softmax_exp_row (float *r, const float *bias, int n);
 
 #ifdef __AVX512F__
 #include <immintrin.h>
-/* e^x for 16 lanes (x >= -87 clamps to ~0), relative error ~2e-7 */
-__m512 ct_exp_avx512 (__m512 x);
+/* e^x for 16 lanes (x >= -87 clamps to ~0), relative error ~2e-7; inline
+ * because attention, softmax and GELU call it in their inner loops */
+static inline __m512
+ct_exp_avx512 (__m512 x)
+{
+  x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
+  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (1.44269504088896341f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_fnmadd_ps (n, _mm512_set1_ps (0.693359375f), x);
+  f = _mm512_fnmadd_ps (n, _mm512_set1_ps (-2.12194440e-4f), f);
+  __m512 y = _mm512_set1_ps (1.9875691500e-4f);
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.3981999507e-3f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (8.3334519073e-3f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (4.1665795894e-2f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.6666665459e-1f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (5.0000001201e-1f));
+  y = _mm512_fmadd_ps (y, _mm512_mul_ps (f, f), _mm512_add_ps (f, _mm512_set1_ps (1.0f)));
+  return _mm512_scalef_ps (y, n);
+}
 #endif
 
 #endif

@@ -2,6 +2,7 @@
  * docs/token-format.md).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tokens.h"
+#include "safetensors.h"   /* the f16/bf16 conversions */
 
 #include <string.h>
 
@@ -86,82 +87,32 @@ u2f (guint32 u)
   return f;
 }
 
-static guint16
-f32_to_f16_one (float f)
-{
-  guint32 x = f2u (f);
-  guint32 sign = (x >> 16) & 0x8000u;
-  guint32 absx = x & 0x7FFFFFFFu;
-
-  if (absx >= 0x7F800000u)                  /* inf or NaN */
-    return sign | 0x7C00u | (absx > 0x7F800000u ? 0x200u | ((absx >> 13) & 0x3FFu) : 0);
-  if (absx >= 0x477FF000u)                  /* rounds to >= 65520: inf */
-    return sign | 0x7C00u;
-  if (absx < 0x38800000u) {                 /* subnormal half (or zero) */
-    if (absx < 0x33000000u)                 /* < 2^-25: rounds to 0 */
-      return sign;
-    int e = absx >> 23;                     /* 102..112 */
-    guint32 m = (absx & 0x7FFFFFu) | 0x800000u;
-    int shift = 126 - e;                    /* 14..24 */
-    guint32 r = m >> shift;
-    guint32 rem = m & ((1u << shift) - 1);
-    guint32 half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (r & 1)))
-      r++;
-    return sign | r;
-  }
-  /* normal: rebias exponent, round mantissa to 10 bits (nearest even) */
-  guint32 r = absx - 0x38000000u;           /* exponent 127 -> 15 */
-  guint32 lsb = (r >> 13) & 1;
-  r += 0xFFFu + lsb;
-  return sign | (r >> 13);
-}
-
-static float
-f16_to_f32_one (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000u) << 16;
-  guint32 e = (h >> 10) & 0x1F, m = h & 0x3FFu;
-  if (e == 0x1F)
-    return u2f (sign | 0x7F800000u | (m << 13));
-  if (e == 0) {
-    float v = (float) m * (1.0f / 16777216.0f);   /* m * 2^-24 */
-    return sign ? -v : v;
-  }
-  return u2f (sign | ((e + 112) << 23) | (m << 13));
-}
-
 void
 ct_tokens_f32_to_f16 (const float *src, guint16 *dst, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    dst[i] = f32_to_f16_one (src[i]);
+    dst[i] = ct_f32_to_f16 (src[i]);
 }
 
 void
 ct_tokens_f16_to_f32 (const guint16 *src, float *dst, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    dst[i] = f16_to_f32_one (src[i]);
+    dst[i] = ct_f16_to_f32 (src[i]);
 }
 
 void
 ct_tokens_f32_to_bf16 (const float *src, guint16 *dst, gsize n)
 {
-  for (gsize i = 0; i < n; i++) {
-    guint32 x = f2u (src[i]);
-    if ((x & 0x7FFFFFFFu) > 0x7F800000u)
-      dst[i] = (x >> 16) | 0x40;            /* quiet NaN */
-    else
-      dst[i] = (x + 0x7FFFu + ((x >> 16) & 1)) >> 16;
-  }
+  for (gsize i = 0; i < n; i++)
+    dst[i] = ct_f32_to_bf16 (src[i]);
 }
 
 void
 ct_tokens_bf16_to_f32 (const guint16 *src, float *dst, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    dst[i] = u2f ((guint32) src[i] << 16);
+    dst[i] = ct_bf16_to_f32 (src[i]);
 }
 
 /* ---- header ------------------------------------------------------------ */
@@ -474,11 +425,11 @@ ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
       break;
     case CT_TOKENS_F16:
       for (gsize i = 0; i < n; i++)
-        z[i] = f16_to_f32_one (rd16 (pl + 2 * i));
+        z[i] = ct_f16_to_f32 (rd16 (pl + 2 * i));
       break;
     case CT_TOKENS_BF16:
       for (gsize i = 0; i < n; i++)
-        z[i] = u2f ((guint32) rd16 (pl + 2 * i) << 16);
+        z[i] = ct_bf16_to_f32 (rd16 (pl + 2 * i));
       break;
   }
   return TRUE;
