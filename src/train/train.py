@@ -66,6 +66,12 @@ def parse_args(argv=None):
                     help="train on synthetic moving patterns (tests, no video)")
     ap.add_argument("--synthetic-pool", type=int, default=0,
                     help="reuse this many synthetic clips (0: a new one each time)")
+    ap.add_argument("--motion", type=float, default=0.5,
+                    help="fraction of windows with synthetic camera/object motion "
+                         "(motion_data.py; 0: the clips only)")
+    ap.add_argument("--init-from",
+                    help="start from this checkpoint's weights (fine-tuning; new "
+                         "optimizer and schedule, no least-squares init)")
     ap.add_argument("--batch", type=int, default=1, help="windows per step")
     ap.add_argument("--seqs", type=int, default=8,
                     help="decoder sequences (slices) per window per step")
@@ -91,6 +97,9 @@ def parse_args(argv=None):
                     help="PSNR on --eval-clip every N steps (0: never)")
     ap.add_argument("--eval-clip", default="/tmp/cockatoo_128.npy",
                     help=".npy uint8 (n,H,W,3) held-out frames")
+    ap.add_argument("--val-clip", default="/tmp/val_motion.npy",
+                    help=".npy uint8 validation frames, evaluated with --eval-clip "
+                         "(motion_data.py --val; picks between runs)")
     ap.add_argument("--export", help="write the engine's safetensors here at the end")
     ap.add_argument("--export-dtype", default="F16", choices=["F32", "F16", "BF16"])
     ap.add_argument("--export-only", action="store_true")
@@ -141,7 +150,16 @@ def make_sampler(args, cfg):
     files = sorted(glob.glob(os.path.join(args.data, "*.npy")))
     if not files:
         files = build_cache(args.data)
-    return WindowSampler(files, T=cfg.T, size=cfg.H, seed=args.seed)
+    base = WindowSampler(files, T=cfg.T, size=cfg.H, seed=args.seed)
+    if args.motion <= 0:
+        return base
+    import motion_data
+    stills = motion_data.load_stills(motion_data.still_paths(),
+                                     cache=os.path.join(args.data, "stills"))
+    # camera paths over real clips use the largest decodes (more room to move)
+    big = [np.load(f) for f in files if f.endswith("_256.npy")]
+    motion = motion_data.MotionSampler(stills, big, T=cfg.T, size=cfg.H, seed=args.seed + 1)
+    return motion_data.MixedSampler(base, motion, args.motion, seed=args.seed + 2)
 
 
 def make_batch(sampler, model, batch, seqs, rng):
@@ -422,16 +440,24 @@ def main(argv=None):
     sampler = make_sampler(args, cfg)
     # the data RNG must differ after resume (samplers are not checkpointed)
     rng = np.random.default_rng(args.seed * 1000003 + step)
-    if hasattr(sampler, "rng"):
+    if hasattr(sampler, "reseed"):
+        sampler.reseed(args.seed * 7919 + step)
+    elif hasattr(sampler, "rng"):
         sampler.rng = np.random.default_rng(args.seed * 7919 + step)
 
-    eval_frames = None
+    eval_frames = val_frames = None
     if args.eval_every and os.path.exists(args.eval_clip):
         eval_frames = np.load(args.eval_clip)
+    if args.eval_every and args.val_clip and os.path.exists(args.val_clip):
+        val_frames = np.load(args.val_clip)
 
     log = open(os.path.join(args.out, "train.log"), "a")
     log.write(f"# {' '.join(sys.argv)}\n# {info}\n# config {dataclasses.asdict(cfg)}\n")
-    if step == 0 and not args.no_data_init and not args.bench:
+    if args.init_from and step == 0:
+        init = torch.load(args.init_from, map_location="cpu")
+        model.load_state_dict(init["model"])
+        log.write(f"# weights from {args.init_from} (step {init.get('step')})\n")
+    elif step == 0 and not args.no_data_init and not args.bench:
         msg = data_init(model, sampler, log=log)
         if not args.quiet:
             print(msg, file=sys.stderr)
@@ -465,9 +491,13 @@ def main(argv=None):
             print(f"step {step}: {time.time() - t0:.2f}s loss {lv:.4f}", file=sys.stderr)
         extra = ""
         step += 1
-        if eval_frames is not None and step % args.eval_every == 0:
-            rec = reconstruct(model, eval_frames)
-            extra = f"eval PSNR {psnr(rec, eval_frames):.2f} dB"
+        if args.eval_every and step % args.eval_every == 0:
+            if eval_frames is not None:
+                rec = reconstruct(model, eval_frames)
+                extra = f"eval PSNR {psnr(rec, eval_frames):.2f} dB"
+            if val_frames is not None:
+                rec = reconstruct(model, val_frames)
+                extra += f" val PSNR {psnr(rec, val_frames):.2f} dB"
         prog.update(step - 1, lv, lr, extra)
         out_of_time = args.minutes and (time.time() - t_start) > args.minutes * 60
         if step % args.ckpt_every == 0 or step == args.steps or out_of_time:
