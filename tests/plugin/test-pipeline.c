@@ -142,11 +142,13 @@ set_model_on_dec (GstBin * bin, GstBin * sub, GstElement * e, gpointer model)
 }
 
 /* clip -> scaled original + encode/decode (+ token file); then the file
- * through coordtokparse and through decodebin. */
-static void
+ * through coordtokparse and through decodebin.  Returns the PSNR of the
+ * decoded frames against the scaled original (-1 when the clip is absent). */
+static gdouble
 roundtrip_clip (const char *clip, const char *model, int size, guint max_frames,
     const char *label)
 {
+  gdouble quality = -1.0;
   gchar *tmp = g_build_filename (g_get_tmp_dir (), "coordtok-test-XXXXXX.ctok", NULL);
   gint fd = g_mkstemp (tmp);
   gchar *launch;
@@ -184,8 +186,9 @@ roundtrip_clip (const char *clip, const char *model, int size, guint max_frames,
     fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_BUFFER_PTS (a));
     fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), GST_BUFFER_DURATION (a));
   }
+  quality = psnr (orig->bufs, dec->bufs);
   g_print ("%s: %s, %u frames at %dx%d, model %s: PSNR %.2f dB (%.1f s)\n",
-      label, clip, orig->bufs->len, size, size, model, psnr (orig->bufs, dec->bufs),
+      label, clip, orig->bufs->len, size, size, model, quality,
       (g_get_monotonic_time () - t0) / 1e6);
 
   /* the stored tokens decode to exactly the same frames */
@@ -217,6 +220,7 @@ out:
   collect_free (dec);
   collect_free (file);
   collect_free (auto_);
+  return quality;
 }
 
 GST_START_TEST (test_cockatoo_small)
@@ -233,6 +237,9 @@ GST_START_TEST (test_vtest_tiny)
 }
 GST_END_TEST;
 
+/* All 280 frames of cockatoo.mp4 through the shipped model, RGB PSNR. */
+#define DEFAULT_MODEL_MIN_PSNR 14.0
+
 GST_START_TEST (test_cockatoo_default)
 {
   gchar *path = ct_default_model_path ();
@@ -244,7 +251,14 @@ GST_START_TEST (test_cockatoo_default)
     GError *err = NULL;
     CtModel *m = ct_model_load (path, &err);
     fail_unless (m != NULL, "%s", err ? err->message : "");
-    roundtrip_clip (COCKATOO, path, ct_model_config (m)->W, 1000, "cockatoo/default");
+    gdouble q = roundtrip_clip (COCKATOO, path, ct_model_config (m)->W, 1000,
+        "cockatoo/default");
+    /* a quality floor for the shipped model, a little under what it measured
+     * (docs/training.md): a worse model or a numerical slip in the engine or
+     * the elements fails here */
+    if (q >= 0)
+      fail_unless (q >= DEFAULT_MODEL_MIN_PSNR, "cockatoo/default: PSNR %.2f dB "
+          "< %.2f dB", q, DEFAULT_MODEL_MIN_PSNR);
     ct_model_unref (m);
   }
   g_free (path);
