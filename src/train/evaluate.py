@@ -158,7 +158,8 @@ def main():
                                                      "coordtok-default.safetensors"))
     ap.add_argument("--engine", choices=["auto", "c", "torch"], default="auto")
     ap.add_argument("--cli", help="coordtok CLI (default: build/src/cli/coordtok)")
-    ap.add_argument("--clip", action="append", help="video files (default: cockatoo.mp4, Megamind.avi)")
+    ap.add_argument("--clip", action="append", help="video files or uint8 (n, H, W, 3) .npy frames "
+                    "(default: cockatoo.mp4, Megamind.avi)")
     ap.add_argument("--frames", type=int, default=256)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--slice", type=int, default=0, help="decoder slice (0: model default)")
@@ -178,7 +179,10 @@ def main():
 
     rows = []
     for clip in a.clip or DEFAULT_CLIPS:
-        frames = decode(clip, a.size, a.frames)
+        if clip.endswith(".npy"):   # already decoded (e.g. motion_data.py --val)
+            frames = np.load(clip)[:a.frames]
+        else:
+            frames = decode(clip, a.size, a.frames)
         if engine == "c":
             rec, times, _ = reconstruct_c(cli, a.model, frames, a.slice)
         else:
