@@ -189,12 +189,8 @@ ct_session_rasterize_region (CtSession *s, const float *z, int n_frames,
       !check_span ("rows", &r->top, &r->height, c->H, p, error) ||
       !check_span ("columns", &r->left, &r->width, c->W, p, error))
     return FALSE;
-  if (r->height % p || r->width % p) {
-    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "rasterize: region %dx%d is not a multiple of the %d-pixel patch",
-        r->width, r->height, p);
-    return FALSE;
-  }
+  /* H and W are multiples of p (config), so rows and columns are whole
+   * patches; only the frame span may end on a partial patch */
   int t0 = r->t0, nt = r->nt;
   int ix0 = r->top / p, nx = r->height / p, iy0 = r->left / p, ny = r->width / p;
   gsize rw = r->width;

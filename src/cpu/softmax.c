@@ -5,25 +5,15 @@
 #include <math.h>
 #include <string.h>
 
-#define LOG2E 1.44269504088896341f
-#define LN2_HI 0.693359375f
-#define LN2_LO -2.12194440e-4f
-/* Taylor-like minimax coefficients for e^f, |f| <= ln2/2 (cephes expf) */
-#define P0 1.9875691500e-4f
-#define P1 1.3981999507e-3f
-#define P2 8.3334519073e-3f
-#define P3 4.1665795894e-2f
-#define P4 1.6666665459e-1f
-#define P5 5.0000001201e-1f
-
 static inline float
 exp_scalar (float x)
 {
   if (x < -87.0f)
     return 0.0f;
-  float n = floorf (x * LOG2E + 0.5f);
-  float f = x - n * LN2_HI - n * LN2_LO;
-  float y = ((((P0 * f + P1) * f + P2) * f + P3) * f + P4) * f + P5;
+  float n = floorf (x * CT_EXP_LOG2E + 0.5f);
+  float f = x - n * CT_EXP_LN2_HI - n * CT_EXP_LN2_LO;
+  float y = ((((CT_EXP_P0 * f + CT_EXP_P1) * f + CT_EXP_P2) * f + CT_EXP_P3) * f
+      + CT_EXP_P4) * f + CT_EXP_P5;
   y = y * f * f + f + 1.0f;
   gint32 bits = ((gint32) n + 127) << 23;
   float s;

@@ -60,7 +60,8 @@ def _decode_image(path):
         return np.asarray(im.convert("RGB"))
 
 
-def still_paths(include_val=False):
+def still_paths():
+    """The training photographs (VAL_STILLS are not among them)."""
     paths = []
     for g in STILL_GLOBS:
         for p in sorted(glob.glob(g)):
@@ -68,8 +69,6 @@ def still_paths(include_val=False):
             if any(s in b for s in STILL_SKIP) or os.path.getsize(p) < 20000:
                 continue
             paths.append(p)
-    if include_val:
-        paths += VAL_STILLS
     return paths
 
 

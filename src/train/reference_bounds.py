@@ -10,16 +10,12 @@ of 128 frames, PSNR in RGB over all pixels as evaluate.py computes it.
 """
 
 import argparse
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def psnr(a, b):
-    mse = float(torch.mean((a - b) ** 2))
-    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-12))
+from evaluate import psnr
 
 
 def resample(x, size):
@@ -55,7 +51,7 @@ def main():
             ref.append(x)
             out.append(y.clamp(0, 255).round())
         n = "-" if size is None else str(3 * size[0] * size[1] * size[2])
-        print(f"{name:48s} {n:>14s} {psnr(torch.cat(ref), torch.cat(out)):8.2f}")
+        print(f"{name:48s} {n:>14s} {psnr(torch.cat(ref).numpy(), torch.cat(out).numpy()):8.2f}")
 
 
 if __name__ == "__main__":

@@ -7,19 +7,10 @@ where the affine map says, and the mixed sampler honours its probability.
 Exit status 77 (skip) only where PyTorch is absent.
 """
 
-import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "src", "train"))
-
-try:
-    import torch
-except ImportError:
-    print("SKIP: PyTorch is not installed for this Python "
-          f"({sys.executable}); use Debian's /usr/bin/python3 with python3-torch")
-    sys.exit(77)
+import train_test_env  # noqa: E402,F401  (src/train on the path; skip without PyTorch)
+import torch  # noqa: E402
 
 import numpy as np  # noqa: E402
 

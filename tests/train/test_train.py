@@ -13,16 +13,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "src", "train"))
-
-try:
-    import torch
-except ImportError:
-    print("SKIP: PyTorch is not installed for this Python "
-          f"({sys.executable}); use Debian's /usr/bin/python3 with python3-torch")
-    sys.exit(77)
+from train_test_env import ROOT  # noqa: E402  (src/train on the path; skip without PyTorch)
+import torch  # noqa: E402
 
 import numpy as np  # noqa: E402
 
