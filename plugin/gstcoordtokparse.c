@@ -4,9 +4,9 @@
  *
  * A stream is the plain concatenation of records (docs/token-format.md).
  * Each record is found by its magic "CTOK"; its fixed header gives the
- * record's size; the header CRC is checked before the record is accepted,
- * otherwise the parser resyncs on the next magic (garbage is skipped with a
- * warning).  The payload CRC is left to the decoder, which posts an error.
+ * record's size, trusted only once the header's CRC matches (a damaged
+ * header makes the parser resync on the next magic; garbage is skipped with
+ * a warning).  The payload CRC is left to the decoder, which posts an error.
  * Caps are set from the first header and whenever the stream parameters
  * change; buffer timestamps come from the header.
  */
@@ -59,12 +59,36 @@ gst_coordtok_parse_stop (GstBaseParse * parse)
 }
 
 static gint
-find_magic (const guint8 * data, gsize size)
+find_magic (const guint8 * data, gsize size, gsize from)
 {
-  for (gsize i = 0; i + 4 <= size; i++)
+  for (gsize i = from; i + 4 <= size; i++)
     if (memcmp (data + i, CT_TOKENS_MAGIC, 4) == 0)
       return (gint) i;
   return -1;
+}
+
+/* Skips to the next magic after the current one (a damaged or truncated
+ * record): the records after it are still found. */
+static gint
+resync_skip (const guint8 * data, gsize size, gboolean draining)
+{
+  gint next = find_magic (data, size, 1);
+  if (next > 0)
+    return next;
+  /* keep a possibly split magic, unless no more data will come */
+  return draining ? (gint) size : (gint) MAX (1, (gssize) size - 3);
+}
+
+/* Asks baseparse for `need` bytes before calling again.  `need` is at most
+ * a whole record, which ct_tokens_header_peek bounds (a header of at most
+ * 128 + 16 * 2^16 bytes, a payload of at most CT_TOKENS_MAX_ELEMS f32). */
+static GstFlowReturn
+wait_for (GstCoordTokParse * self, GstBaseParse * parse, gsize need, gsize have)
+{
+  GST_LOG_OBJECT (self, "need %" G_GSIZE_FORMAT " bytes, have %" G_GSIZE_FORMAT,
+      need, have);
+  gst_base_parse_set_min_frame_size (parse, (guint) need);
+  return GST_FLOW_OK;
 }
 
 static GstFlowReturn
@@ -76,62 +100,65 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
   GstMapInfo map;
   CtTokensHeader h;
   GError *err = NULL;
+  GstFlowReturn ret = GST_FLOW_OK;
   gsize rec;
   gint off;
 
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
     return GST_FLOW_ERROR;
 
-  off = find_magic (map.data, map.size);
+  off = find_magic (map.data, map.size, 0);
   if (off != 0) {
     /* skip to the next magic, or keep the last 3 bytes (a split magic) */
     *skipsize = off > 0 ? off : (gint) MAX (1, (gssize) map.size - 3);
     self->skipped += *skipsize;
     GST_WARNING_OBJECT (self, "skipping %d bytes of non-token data", *skipsize);
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
+    goto done;
   }
 
-  if (map.size < CT_TOKENS_FIXED_HEADER_SIZE && GST_BASE_PARSE_DRAINING (parse)) {
-    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at the "
-            "end of the stream: %" G_GSIZE_FORMAT " bytes, not even a header",
-            map.size), (NULL));
-    *skipsize = map.size;
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
+  if (map.size < CT_TOKENS_FIXED_HEADER_SIZE) {
+    if (GST_BASE_PARSE_DRAINING (parse)) {
+      GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at "
+              "the end of the stream: %" G_GSIZE_FORMAT " bytes, not even a "
+              "header", map.size), (NULL));
+      *skipsize = map.size;
+    } else {
+      ret = wait_for (self, parse, CT_TOKENS_FIXED_HEADER_SIZE, map.size);
+    }
+    goto done;
   }
   if (!ct_tokens_header_peek (map.data, map.size, &h, &err)) {
     GST_WARNING_OBJECT (self, "bad token header, resyncing: %s", err->message);
-    g_clear_error (&err);
-    *skipsize = 1;
-    self->skipped++;
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
+    goto resync;
   }
-  rec = ct_tokens_record_size (&h);
-  if (map.size < rec && GST_BASE_PARSE_DRAINING (parse)) {
-    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at the "
-            "end of the stream: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes",
-            map.size, rec), (NULL));
-    *skipsize = map.size;
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
-  }
-  if (map.size < rec) {
-    GST_LOG_OBJECT (self, "need %" G_GSIZE_FORMAT " bytes, have %" G_GSIZE_FORMAT,
-        rec, map.size);
-    gst_base_parse_set_min_frame_size (parse, rec);
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
+  /* The header's CRC covers its sizes: nothing it says is trusted, and no
+   * more than the header itself is waited for, until the CRC matches.  A
+   * forged size can then neither stall the stream nor swallow the valid
+   * records behind it. */
+  if (map.size < h.header_size) {
+    if (GST_BASE_PARSE_DRAINING (parse)) {
+      GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at "
+              "the end of the stream: %" G_GSIZE_FORMAT " bytes of a %u-byte "
+              "header", map.size, h.header_size), (NULL));
+      goto resync;
+    }
+    ret = wait_for (self, parse, h.header_size, map.size);
+    goto done;
   }
   if (!ct_tokens_header_parse (map.data, map.size, &h, NULL, 0, &err)) {
     GST_WARNING_OBJECT (self, "corrupted token header, resyncing: %s", err->message);
-    g_clear_error (&err);
-    *skipsize = 1;
-    self->skipped++;
-    gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
-    gst_buffer_unmap (buf, &map);
-    return GST_FLOW_OK;
+    goto resync;
+  }
+  rec = ct_tokens_record_size (&h);
+  if (map.size < rec) {
+    if (GST_BASE_PARSE_DRAINING (parse)) {
+      GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at "
+              "the end of the stream: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+              " bytes", map.size, rec), (NULL));
+      goto resync;
+    }
+    ret = wait_for (self, parse, rec, map.size);
+    goto done;
   }
   gst_buffer_unmap (buf, &map);
   gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
@@ -147,6 +174,15 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
   }
 
   return gst_base_parse_finish_frame (parse, frame, rec);
+
+resync:
+  g_clear_error (&err);
+  *skipsize = resync_skip (map.data, map.size, GST_BASE_PARSE_DRAINING (parse));
+  self->skipped += *skipsize;
+  gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
+done:
+  gst_buffer_unmap (buf, &map);
+  return ret;
 }
 
 /* timestamps from the record header, set on the final buffer (baseparse

@@ -6,17 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <math.h>
 
-int ct_config_n_video_tokens (const CtConfig *c)
+/* The int-valued sizes below are computed in 64 bits; ct_config_validate
+ * refuses every configuration for which one of them would not fit an int
+ * (see derived_sizes_ok), so no caller ever sees a wrapped value. */
+static gint64
+n_video_tokens64 (const CtConfig *c)
 {
-  return (c->T / c->enc_pt) * (c->H / c->enc_pxy) * (c->W / c->enc_pxy);
+  return (gint64) (c->T / c->enc_pt) * (c->H / c->enc_pxy) * (c->W / c->enc_pxy);
 }
 
-int ct_config_n_query_tokens (const CtConfig *c)
+static gint64
+n_query_tokens64 (const CtConfig *c)
 {
-  int gxy = c->rxy / c->qxy, gt = c->rt / c->qt;
+  gint64 gxy = c->rxy / c->qxy, gt = c->rt / c->qt;
   return gxy * gxy + 2 * gt * gxy;
 }
+
+int ct_config_n_video_tokens (const CtConfig *c) { return (int) n_video_tokens64 (c); }
+int ct_config_n_query_tokens (const CtConfig *c) { return (int) n_query_tokens64 (c); }
 
 int ct_config_nt (const CtConfig *c) { return c->T / c->dec_pt; }
 int ct_config_nx (const CtConfig *c) { return c->H / c->dec_pxy; }
@@ -24,7 +33,7 @@ int ct_config_ny (const CtConfig *c) { return c->W / c->dec_pxy; }
 
 int ct_config_patch_values (const CtConfig *c)
 {
-  return 3 * c->dec_pt * c->dec_pxy * c->dec_pxy;
+  return (int) ((gint64) 3 * c->dec_pt * c->dec_pxy * c->dec_pxy);
 }
 
 gsize ct_config_plane_floats (const CtConfig *c, int plane)
@@ -55,6 +64,65 @@ void ct_config_init_coordtok_l (CtConfig *c)
       g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED, __VA_ARGS__); \
       return FALSE; } } while (0)
 
+/* Products of the fields, each bounded so that it fits an int (and every
+ * tensor's element count fits comfortably in 64 bits).  The bounds are far
+ * above any real CoordTok (CoordTok-L: Nv 1024, window 6.3 M values). */
+#define MAX_DIM        (1 << 14)       /* enc_dim, dec_dim: 4*D*D fits an int */
+#define MAX_LAYERS     (1 << 12)
+#define MAX_AXIS       (1 << 16)       /* T, H, W */
+#define MAX_TOKENS     (1 << 24)       /* Nv, Nq, queries per window */
+#define MAX_PLANE      (1 << 22)       /* floats in one plane (token format bound) */
+#define MAX_PATCH      (1 << 24)       /* values in one encoder/decoder patch */
+#define MAX_PRODUCT    G_MAXINT        /* window values, per-tensor sizes */
+
+/* a*b, saturated at G_MAXINT64 (operands are non-negative) */
+static gint64
+sat_mul (gint64 a, gint64 b)
+{
+  gint64 r;
+  return __builtin_mul_overflow (a, b, &r) ? G_MAXINT64 : r;
+}
+
+static gint64
+prod (gint64 a, gint64 b, gint64 c, gint64 d, gint64 e)
+{
+  return sat_mul (sat_mul (sat_mul (sat_mul (a, b), c), d), e);
+}
+
+static gboolean
+derived_sizes_ok (const CtConfig *c, GError **error)
+{
+  gint64 nv = n_video_tokens64 (c), nq = n_query_tokens64 (c);
+  gint64 nqd = prod (c->T / c->dec_pt, c->H / c->dec_pxy, c->W / c->dec_pxy, 1, 1);
+  const struct { const char *what; gint64 v, lim; } d[] = {
+    { "window values T*H*W*3", prod (c->T, c->H, c->W, 3, 1), MAX_PRODUCT },
+    { "video tokens (T/enc_pt)(H/enc_pxy)(W/enc_pxy)", nv, MAX_TOKENS },
+    { "query tokens", nq, MAX_TOKENS },
+    { "decoder queries per window (T/dec_pt)(H/dec_pxy)(W/dec_pxy)", nqd, MAX_TOKENS },
+    { "xy plane rxy*rxy*channels", prod (c->rxy, c->rxy, c->channels, 1, 1), MAX_PLANE },
+    { "yt/xt plane rt*rxy*channels", prod (c->rt, c->rxy, c->channels, 1, 1), MAX_PLANE },
+    { "encoder patch 3*enc_pt*enc_pxy^2", prod (3, c->enc_pt, c->enc_pxy, c->enc_pxy, 1),
+      MAX_PATCH },
+    { "decoder patch 3*dec_pt*dec_pxy^2", prod (3, c->dec_pt, c->dec_pxy, c->dec_pxy, 1),
+      MAX_PATCH },
+    { "plane patch qxy*qxy*channels", prod (c->qxy, c->qxy, c->channels, 1, 1), MAX_PATCH },
+    { "plane patch qt*qxy*channels", prod (c->qt, c->qxy, c->channels, 1, 1), MAX_PATCH },
+    { "position embedding Nv*enc_dim", sat_mul (nv, c->enc_dim), MAX_PRODUCT },
+    { "query tokens Nq*enc_dim", sat_mul (nq, c->enc_dim), MAX_PRODUCT },
+    { "decoder position embedding", sat_mul (nqd, c->dec_dim), MAX_PRODUCT },
+    { "decoder projector", prod (3, c->dec_pt, c->dec_pxy, c->dec_pxy, c->dec_dim),
+      MAX_PRODUCT },
+    { "encoder patch embedding", prod (3, c->enc_pt, c->enc_pxy, c->enc_pxy, c->enc_dim),
+      MAX_PRODUCT },
+    { "encoder projectors", prod (MAX (c->qxy, c->qt), c->qxy, c->channels, c->enc_dim, 1),
+      MAX_PRODUCT },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (d); i++)
+    CHECK (d[i].v <= d[i].lim, "config: %s is %" G_GINT64_FORMAT ", more than %"
+        G_GINT64_FORMAT, d[i].what, d[i].v, d[i].lim);
+  return TRUE;
+}
+
 gboolean ct_config_validate (const CtConfig *c, GError **error)
 {
   const int *f = &c->T;
@@ -62,6 +130,17 @@ gboolean ct_config_validate (const CtConfig *c, GError **error)
   for (const int *p = f; p <= &c->default_slice; p++)
     CHECK (*p > 0 && *p <= (1 << 20), "config: field #%d is %d, must be in 1..2^20",
         (int) (p - f), *p);
+  CHECK (c->T <= MAX_AXIS && c->H <= MAX_AXIS && c->W <= MAX_AXIS,
+      "config: window T=%d %dx%d, at most %d per axis (token record bound)",
+      c->T, c->W, c->H, MAX_AXIS);
+  CHECK (c->enc_dim <= MAX_DIM && c->dec_dim <= MAX_DIM,
+      "config: model width enc_dim=%d dec_dim=%d, at most %d", c->enc_dim, c->dec_dim, MAX_DIM);
+  CHECK (c->enc_vit_layers <= MAX_LAYERS && c->enc_cross_layers <= MAX_LAYERS &&
+      c->dec_layers <= MAX_LAYERS, "config: %d/%d/%d layers, at most %d per stack",
+      c->enc_vit_layers, c->enc_cross_layers, c->dec_layers, MAX_LAYERS);
+  CHECK (c->enc_heads <= c->enc_dim && c->dec_heads <= c->dec_dim,
+      "config: more heads than channels (enc %d/%d, dec %d/%d)",
+      c->enc_heads, c->enc_dim, c->dec_heads, c->dec_dim);
   CHECK (c->T % c->enc_pt == 0, "config: T=%d not a multiple of enc_pt=%d", c->T, c->enc_pt);
   CHECK (c->H % c->enc_pxy == 0 && c->W % c->enc_pxy == 0,
       "config: %dx%d not a multiple of enc_pxy=%d", c->H, c->W, c->enc_pxy);
@@ -82,7 +161,7 @@ gboolean ct_config_validate (const CtConfig *c, GError **error)
   CHECK (c->rxy >= 2 && c->rt >= 2, "config: plane resolutions must be >= 2");
   CHECK (c->enc_vit_eps > 0 && c->enc_cross_eps > 0 && c->dec_eps > 0,
       "config: LayerNorm eps must be positive");
-  return TRUE;
+  return derived_sizes_ok (c, error);
 }
 
 double ct_config_encode_flops (const CtConfig *c)
@@ -207,12 +286,18 @@ ct_config_infer (CtConfig *c, CtShapeLookup lookup, void *user,
   for (gint64 pt = 1; pt <= pv / 3 && !found; pt++) {
     if (pv % (3 * pt))
       continue;
-    gint64 pp = pv / (3 * pt), p = 1;
-    while (p * p < pp)
+    gint64 pp = pv / (3 * pt), p = (gint64) sqrt ((double) pp);
+    while (p * p > pp)       /* exact integer square root (pp <= 2^24) */
+      p--;
+    while ((p + 1) * (p + 1) <= pp)
       p++;
     if (p * p != pp)
       continue;
+    /* every factor <= 2^24, so these products fit; the window itself must
+     * pass ct_config_validate's bound of 2^20 per axis */
     gint64 T = nt * pt, H = nx * p, W = ny * p;
+    if (T > (1 << 20) || H > (1 << 20) || W > (1 << 20))
+      continue;
     if (T % c->enc_pt || H % c->enc_pxy || W % c->enc_pxy)
       continue;
     if ((T / c->enc_pt) * (H / c->enc_pxy) * (W / c->enc_pxy) != nv)
@@ -236,9 +321,11 @@ ct_config_infer (CtConfig *c, CtShapeLookup lookup, void *user,
   c->enc_vit_eps = 1e-5f;
   c->enc_cross_eps = 1e-6f;
   c->dec_eps = 1e-5f;
-  c->default_slice = 16 * ct_config_nx (c) * ct_config_ny (c);
-  if (ct_config_nt (c) < 16)
-    c->default_slice = ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c);
+  /* 16 whole frames (fewer if the window is shorter), computed in 64 bits
+   * and capped at the largest slice validate accepts */
+  gint64 frame = (gint64) (c->H / c->dec_pxy) * (c->W / c->dec_pxy);
+  c->default_slice = (int) MIN (MIN (16, (gint64) (c->T / c->dec_pt)) * frame,
+      (gint64) 1 << 20);
   return ct_config_validate (c, error);
 }
 

@@ -216,24 +216,82 @@ arena_take (CtModel *m, gint64 n)
   return p;
 }
 
+/* A model with its list of required tensors, but no weight memory yet:
+ * loading checks the file against the list before anything is sized by
+ * the configuration (a 600-byte file may claim a 192 GiB model). */
 static CtModel *
-model_alloc (const CtConfig *c, SpecList *l)
+model_new (const CtConfig *c, SpecList *l)
 {
   CtModel *m = g_new0 (CtModel, 1);
   m->refcount = 1;
   m->config = *c;
   l->specs = g_array_new (FALSE, TRUE, sizeof (Spec));
   build_specs (m, l);
+  return m;
+}
+
+/* One arena for every tensor in the list plus the query tokens; FALSE when
+ * the allocation fails. */
+static gboolean
+model_alloc_arena (CtModel *m, const SpecList *l)
+{
   gsize total = 0;
+  m->n_params = 0;
   for (guint i = 0; i < l->specs->len; i++) {
     gint64 n = spec_numel (&g_array_index (l->specs, Spec, i));
     total += (n + 15) & ~(gint64) 15;
     m->n_params += n;
   }
-  total += ((gsize) ct_config_n_query_tokens (c) * c->enc_dim + 15) & ~(gsize) 15;
+  total += ((gsize) ct_config_n_query_tokens (&m->config) * m->config.enc_dim + 15)
+      & ~(gsize) 15;
   m->arena_size = total;
   m->arena = g_try_malloc (total * sizeof (float) + 64);
-  return m;
+  return m->arena != NULL;
+}
+
+/* Every layer owns at least one tensor of its own: a configuration with more
+ * layers than the file has tensors cannot match it, and is refused before
+ * the list of required tensors (sized by the layer counts) is built. */
+static gboolean
+layers_fit_file (const CtConfig *c, int n_tensors, const char *path, GError **error)
+{
+  gint64 layers = (gint64) c->enc_vit_layers + c->enc_cross_layers + c->dec_layers;
+  if (layers <= n_tensors)
+    return TRUE;
+  g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+      "%s: the configuration has %" G_GINT64_FORMAT " layers but the file holds only %d "
+      "tensors", path, layers, n_tensors);
+  return FALSE;
+}
+
+/* Checks one required tensor against the file: present, same shape, a float
+ * dtype. */
+static const CtTensorView *
+check_spec (CtSafetensors *st, const Spec *s, const char *path, GError **error)
+{
+  const CtTensorView *t = ct_safetensors_find (st, s->name);
+  if (!t) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH, "%s: missing tensor '%s'", path, s->name);
+    return NULL;
+  }
+  gboolean same = t->ndim == s->ndim;
+  for (int d = 0; same && d < s->ndim; d++)
+    same = t->shape[d] == s->shape[d];
+  if (!same) {
+    char *a = shape_str (t->ndim, t->shape), *b = shape_str (s->ndim, s->shape);
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "%s: tensor '%s' has shape %s, the configuration needs %s", path, s->name, a, b);
+    g_free (a);
+    g_free (b);
+    return NULL;
+  }
+  if (t->dtype != CT_DTYPE_F32 && t->dtype != CT_DTYPE_F16 && t->dtype != CT_DTYPE_BF16) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", path, s->name,
+        ct_dtype_name (t->dtype));
+    return NULL;
+  }
+  return t;
 }
 
 static void
@@ -341,42 +399,32 @@ ct_model_load_uncached (const char *path, const CtLoadOptions *opts, GError **er
     }
   }
 
-  SpecList l;
-  CtModel *m = model_alloc (&c, &l);
-  if (!m->arena) {
-    g_set_error (error, CT_ERROR, CT_ERROR_IO, "%s: out of memory for %" G_GINT64_FORMAT
-        " parameters", path, m->n_params);
-    goto fail;
+  if (!layers_fit_file (&c, ct_safetensors_n_tensors (st), path, error)) {
+    ct_safetensors_close (st);
+    return NULL;
   }
+  SpecList l;
+  CtModel *m = model_new (&c, &l);
   GHashTable *expected = g_hash_table_new (g_str_hash, g_str_equal);
+  /* first every tensor is shown to exist with its shape: only then is the
+   * arena (sized by those shapes, so by the file's own bytes) allocated */
   for (guint i = 0; i < l.specs->len; i++) {
     Spec *s = &g_array_index (l.specs, Spec, i);
     g_hash_table_add (expected, s->name);
+    if (!check_spec (st, s, path, error)) {
+      g_hash_table_destroy (expected);
+      goto fail;
+    }
+  }
+  if (!model_alloc_arena (m, &l)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_IO, "%s: out of memory for %" G_GINT64_FORMAT
+        " parameters", path, m->n_params);
+    g_hash_table_destroy (expected);
+    goto fail;
+  }
+  for (guint i = 0; i < l.specs->len; i++) {
+    Spec *s = &g_array_index (l.specs, Spec, i);
     const CtTensorView *t = ct_safetensors_find (st, s->name);
-    if (!t) {
-      g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH, "%s: missing tensor '%s'", path, s->name);
-      g_hash_table_destroy (expected);
-      goto fail;
-    }
-    gboolean same = t->ndim == s->ndim;
-    for (int d = 0; same && d < s->ndim; d++)
-      same = t->shape[d] == s->shape[d];
-    if (!same) {
-      char *a = shape_str (t->ndim, t->shape), *b = shape_str (s->ndim, s->shape);
-      g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
-          "%s: tensor '%s' has shape %s, the configuration needs %s", path, s->name, a, b);
-      g_free (a);
-      g_free (b);
-      g_hash_table_destroy (expected);
-      goto fail;
-    }
-    if (t->dtype != CT_DTYPE_F32 && t->dtype != CT_DTYPE_F16 && t->dtype != CT_DTYPE_BF16) {
-      g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
-          "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", path, s->name,
-          ct_dtype_name (t->dtype));
-      g_hash_table_destroy (expected);
-      goto fail;
-    }
     float *dst = arena_take (m, t->numel);
     ct_tensor_to_f32 (t, dst, NULL);
     *s->slot = dst;
@@ -422,8 +470,8 @@ ct_model_new_random (const CtConfig *config, guint64 seed, GError **error)
   if (!ct_config_validate (config, error))
     return NULL;
   SpecList l;
-  CtModel *m = model_alloc (config, &l);
-  if (!m->arena) {
+  CtModel *m = model_new (config, &l);
+  if (!model_alloc_arena (m, &l)) {
     g_set_error (error, CT_ERROR, CT_ERROR_IO, "out of memory for %" G_GINT64_FORMAT
         " parameters", m->n_params);
     spec_list_free (&l);

@@ -88,6 +88,78 @@ cmp_offset (const void *a, const void *b)
 #define FAIL(...) do { g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, __VA_ARGS__); \
     goto fail; } while (0)
 
+/* Bounds on the JSON header, checked by a linear scan before json-glib sees
+ * it: json-glib's parser recurses once per nesting level (a deep header
+ * overflows the stack) and spends ~100 bytes per token.  A safetensors
+ * header nests three deep ({name: {"shape": [dims]}}), its arrays hold at
+ * most CT_MAX_DIMS numbers, and a real model (hundreds to a few thousand
+ * tensors, ~12 tokens each) is far below the token bound. */
+#define MAX_JSON_DEPTH  3
+#define MAX_JSON_ARRAY  CT_MAX_DIMS
+#define MAX_JSON_TOKENS (1u << 20)
+
+static gboolean
+json_prescan (const char *s, gsize n, const char *what, GError **error)
+{
+  int depth = 0;
+  char open[MAX_JSON_DEPTH + 1];
+  guint items[MAX_JSON_DEPTH + 1];      /* elements seen in each open array */
+  guint64 tokens = 0;
+  for (gsize i = 0; i < n; i++) {
+    char ch = s[i];
+    switch (ch) {
+      case '"':
+        /* skip the string; an unterminated one is json-glib's to report */
+        for (i++; i < n && s[i] != '"'; i++)
+          if (s[i] == '\\')
+            i++;
+        tokens++;
+        break;
+      case '{':
+      case '[':
+        if (depth == MAX_JSON_DEPTH) {
+          g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+              "%s: header nests deeper than %d levels at byte %" G_GSIZE_FORMAT
+              " (a safetensors header needs 3)", what, MAX_JSON_DEPTH, i + 8);
+          return FALSE;
+        }
+        open[++depth] = ch;
+        items[depth] = 0;
+        tokens++;
+        break;
+      case '}':
+      case ']':
+        if (depth > 0)
+          depth--;
+        break;
+      case ',':
+        if (depth > 0 && open[depth] == '[' && ++items[depth] >= MAX_JSON_ARRAY) {
+          g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+              "%s: header has an array of more than %d elements at byte %"
+              G_GSIZE_FORMAT " (shapes have at most %d dimensions)", what,
+              MAX_JSON_ARRAY, i + 8, CT_MAX_DIMS);
+          return FALSE;
+        }
+        break;
+      case ' ': case '\t': case '\n': case '\r': case ':':
+        break;
+      default:
+        /* a number or literal: one token up to the next delimiter */
+        while (i + 1 < n && !strchr (",]}: \t\n\r\"{[", s[i + 1]))
+          i++;
+        tokens++;
+        break;
+    }
+    if (tokens > MAX_JSON_TOKENS) {
+      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+          "%s: header has more than %u JSON tokens (limit for a weight file)",
+          what, MAX_JSON_TOKENS);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gboolean
 get_uint (JsonNode *n, guint64 *out)
 {
@@ -123,6 +195,8 @@ parse (CtSafetensors *st, const char *what, GError **error)
   if (st->bytes[8] != '{')
     FAIL ("%s: header does not start with a JSON object", what);
 
+  if (!json_prescan ((const char *) st->bytes + 8, hlen, what, error))
+    goto fail;
   parser = json_parser_new ();
   {
     GError *jerr = NULL;
@@ -219,7 +293,8 @@ parse (CtSafetensors *st, const char *what, GError **error)
     t->data = st->bytes + data_start + b;
   }
   /* offsets must tile the data section exactly: no overlap, no holes */
-  qsort (st->tensors, st->n, sizeof (CtTensorView), cmp_offset);
+  if (st->n > 1)   /* qsort's base may not be NULL, even for 0 elements */
+    qsort (st->tensors, st->n, sizeof (CtTensorView), cmp_offset);
   {
     const guint8 *pos = st->bytes + data_start;
     for (int i = 0; i < st->n; i++) {

@@ -111,10 +111,26 @@ is_float_storage (CtStorageType t)
 
 /* Validates one tensor against its storage and records where its bytes
  * are. */
+/* What the views of a state dict add up to, against what their storages
+ * hold: the converted file is bounded by the checkpoint's own bytes. */
+typedef struct {
+  GHashTable *storage_types;  /* storage key -> element type + 1 */
+  guint64 storage_elems;      /* elements of the distinct storages used */
+  guint64 view_elems;         /* elements of all the views (the output) */
+} ViewBudget;
+
+/* A state dict may tie a weight to a second name (two views of one
+ * storage); beyond that, views that add up to more elements than their
+ * storages hold are a broadcast or overlapping construction that no saved
+ * weight needs, and would make the output arbitrarily larger than the
+ * input. */
+#define MAX_VIEW_AMPLIFICATION 2
+
 static gboolean
 add_tensor (CtCheckpoint *c, const char *prefix, const char *key,
-    const CtPyObj *o, GHashTable *storage_types, GError **error)
+    const CtPyObj *o, ViewBudget *budget, GError **error)
 {
+  GHashTable *storage_types = budget->storage_types;
   const char *name = key;
   if (g_str_has_prefix (name, "module."))
     name += strlen ("module.");
@@ -140,6 +156,7 @@ add_tensor (CtCheckpoint *c, const char *prefix, const char *key,
     return FALSE;
   }
   gpointer prev;
+  gboolean new_storage = FALSE;
   if (g_hash_table_lookup_extended (storage_types, st->v.storage.key, NULL,
           &prev)) {
     if (GPOINTER_TO_INT (prev) != (int) dt + 1) {
@@ -151,6 +168,7 @@ add_tensor (CtCheckpoint *c, const char *prefix, const char *key,
   } else {
     g_hash_table_insert (storage_types, st->v.storage.key,
         GINT_TO_POINTER ((int) dt + 1));
+    new_storage = TRUE;
   }
 
   char *entry_name = g_strconcat (prefix, "data/", st->v.storage.key, NULL);
@@ -205,6 +223,26 @@ add_tensor (CtCheckpoint *c, const char *prefix, const char *key,
     return FALSE;
   }
 
+  if (numel > (guint64) snumel) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "checkpoint: tensor '%s' has %" G_GUINT64_FORMAT " elements but its "
+        "storage '%s' holds only %" G_GINT64_FORMAT " (a broadcast or "
+        "overlapping view, which no saved weight is)", key, numel,
+        st->v.storage.key, snumel);
+    return FALSE;
+  }
+  if (new_storage)
+    budget->storage_elems += (guint64) snumel;
+  budget->view_elems += numel;
+  if (budget->view_elems > MAX_VIEW_AMPLIFICATION * budget->storage_elems) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "checkpoint: at tensor '%s', the views add up to %" G_GUINT64_FORMAT
+        " elements but their storages hold only %" G_GUINT64_FORMAT
+        " (more than %dx: storages shared far beyond tied weights)", key,
+        budget->view_elems, budget->storage_elems, MAX_VIEW_AMPLIFICATION);
+    return FALSE;
+  }
+
   Tensor *t = g_new0 (Tensor, 1);
   t->pub.name = g_strdup (name);
   t->pub.dtype = dt;
@@ -251,7 +289,7 @@ load_state_dict (CtCheckpoint *c, const char *prefix, const CtPyObj *root,
       }
     }
   }
-  GHashTable *storage_types = g_hash_table_new (g_str_hash, g_str_equal);
+  ViewBudget budget = { g_hash_table_new (g_str_hash, g_str_equal), 0, 0 };
   gboolean ok = TRUE;
   for (guint i = 0; ok && i < ct_py_dict_len (sd); i++) {
     const CtPyObj *k = ct_py_dict_key (sd, i), *v = ct_py_dict_value (sd, i);
@@ -266,10 +304,10 @@ load_state_dict (CtCheckpoint *c, const char *prefix, const CtPyObj *root,
           k->v.str.s, ct_py_type_name (v->type));
       ok = FALSE;
     } else {
-      ok = add_tensor (c, prefix, k->v.str.s, v, storage_types, error);
+      ok = add_tensor (c, prefix, k->v.str.s, v, &budget, error);
     }
   }
-  g_hash_table_destroy (storage_types);
+  g_hash_table_destroy (budget.storage_types);
   if (ok && c->tensors->len == 0) {
     g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
         "checkpoint: the state dict holds no tensors");

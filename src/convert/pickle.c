@@ -21,6 +21,21 @@
 #define MAX_OBJECTS  (1u << 24)
 #define MAX_GLOBAL   256          /* "module\nname\n" line length */
 #define MAX_KEY      64           /* storage key length */
+#define MAX_DICT_KEY 4096         /* a dict key's text (state dict names) */
+/* Memory the objects of one pickle may take: enough for any real checkpoint
+ * (CoordTok-L's data.pkl is ~100 KB and takes well under 1 MiB) and for
+ * deeply nested but honest data, bounded by the input's size, and never more
+ * than MAX_MEMORY, whatever the input repeats (memo references, empty
+ * containers: one byte of input each). */
+#define BASE_MEMORY  ((gsize) 64 << 20)
+#define MEMORY_PER_INPUT_BYTE 64
+#define MAX_MEMORY   ((gsize) 256 << 20)
+/* Rough heap cost of the pieces (payload plus malloc and GLib overhead). */
+#define COST_OBJECT  (sizeof (CtPyObj) + 32)
+#define COST_ITEM    16             /* a pointer in a growing array */
+#define COST_ARRAY   192            /* a GPtrArray and its first 16 slots */
+#define COST_DICT    (3 * COST_ARRAY)  /* two arrays and a hash table */
+#define COST_ENTRY   48             /* a hash table entry (+ its key text) */
 
 struct _CtPickle {
   GPtrArray *arena;     /* CtPyObj*, owned */
@@ -34,6 +49,8 @@ typedef struct {
   GPtrArray *stack;     /* CtPyObj*, borrowed */
   GArray *marks;        /* guint stack positions */
   GHashTable *memo;     /* index -> CtPyObj* */
+  gsize budget;         /* bytes of heap the objects may still take */
+  gsize limit;          /* the whole budget, for messages */
   GError **error;
 } Unpickler;
 
@@ -110,10 +127,12 @@ obj_free (gpointer data)
     case CT_PY_LIST:
       g_ptr_array_unref (o->v.items);
       break;
-    case CT_PY_DICT:
-      g_ptr_array_unref (o->v.dict.keys);
-      g_ptr_array_unref (o->v.dict.values);
-      g_hash_table_destroy (o->v.dict.index);
+    case CT_PY_DICT:    /* empty dicts never allocated their parts */
+      if (o->v.dict.index) {
+        g_ptr_array_unref (o->v.dict.keys);
+        g_ptr_array_unref (o->v.dict.values);
+        g_hash_table_destroy (o->v.dict.index);
+      }
       break;
     case CT_PY_GLOBAL:
       g_free (o->v.global.name);
@@ -144,6 +163,20 @@ fail (Unpickler *u, CtErrorCode code, const char *fmt, ...)
   return FALSE;
 }
 
+/* Takes `bytes` from the memory budget; FALSE (with the error set) when the
+ * pickle would need more than its input can justify. */
+static gboolean
+charge (Unpickler *u, gsize bytes)
+{
+  if (bytes <= u->budget) {
+    u->budget -= bytes;
+    return TRUE;
+  }
+  return fail (u, CT_ERROR_FORMAT, "the objects need more than %" G_GSIZE_FORMAT
+      " MiB of memory, the limit for a data.pkl of %" G_GSIZE_FORMAT " bytes",
+      u->limit >> 20, u->n);
+}
+
 static CtPyObj *
 obj_new (Unpickler *u, CtPyType type)
 {
@@ -151,6 +184,9 @@ obj_new (Unpickler *u, CtPyType type)
     fail (u, CT_ERROR_FORMAT, "too many objects (limit %u)", MAX_OBJECTS);
     return NULL;
   }
+  if (!charge (u, COST_OBJECT + COST_ITEM +
+          (type == CT_PY_TUPLE || type == CT_PY_LIST ? COST_ARRAY : 0)))
+    return NULL;
   CtPyObj *o = g_new0 (CtPyObj, 1);
   o->type = type;
   switch (type) {
@@ -158,17 +194,21 @@ obj_new (Unpickler *u, CtPyType type)
     case CT_PY_LIST:
       o->v.items = g_ptr_array_new ();
       break;
-    case CT_PY_DICT:
-      o->v.dict.keys = g_ptr_array_new ();
-      o->v.dict.values = g_ptr_array_new ();
-      o->v.dict.index = g_hash_table_new_full (g_str_hash, g_str_equal,
-          g_free, NULL);
-      break;
-    default:
+    default:      /* a dict allocates its parts at its first item */
       break;
   }
   g_ptr_array_add (u->p->arena, o);
   return o;
+}
+
+/* Appends to a list or tuple, within the budget. */
+static gboolean
+items_add (Unpickler *u, CtPyObj *container, CtPyObj *item)
+{
+  if (!charge (u, COST_ITEM))
+    return FALSE;
+  g_ptr_array_add (container->v.items, item);
+  return TRUE;
 }
 
 /* Canonical text of a hashable key (Python equality: True == 1 == 1.0). */
@@ -196,15 +236,32 @@ key_text (const CtPyObj *k)
 static gboolean
 dict_set (Unpickler *u, CtPyObj *d, CtPyObj *k, CtPyObj *v)
 {
+  if (k->type == CT_PY_STR && k->v.str.len > MAX_DICT_KEY)
+    return fail (u, CT_ERROR_FORMAT, "dict key of %" G_GSIZE_FORMAT
+        " bytes (limit %d)", k->v.str.len, MAX_DICT_KEY);
   char *t = key_text (k);
   if (!t)
     return fail (u, CT_ERROR_UNSUPPORTED, "unsupported dict key type '%s'",
         ct_py_type_name (k->type));
+  if (!d->v.dict.index) {
+    if (!charge (u, COST_DICT)) {
+      g_free (t);
+      return FALSE;
+    }
+    d->v.dict.keys = g_ptr_array_new ();
+    d->v.dict.values = g_ptr_array_new ();
+    d->v.dict.index = g_hash_table_new_full (g_str_hash, g_str_equal,
+        g_free, NULL);
+  }
   gpointer pos;
   if (g_hash_table_lookup_extended (d->v.dict.index, t, NULL, &pos)) {
     g_ptr_array_index (d->v.dict.values, GPOINTER_TO_UINT (pos) - 1) = v;
     g_free (t);
     return TRUE;
+  }
+  if (!charge (u, 2 * COST_ITEM + COST_ENTRY + strlen (t))) {
+    g_free (t);
+    return FALSE;
   }
   g_ptr_array_add (d->v.dict.keys, k);
   g_ptr_array_add (d->v.dict.values, v);
@@ -216,7 +273,7 @@ dict_set (Unpickler *u, CtPyObj *d, CtPyObj *k, CtPyObj *v)
 guint
 ct_py_dict_len (const CtPyObj *d)
 {
-  return d && d->type == CT_PY_DICT ? d->v.dict.keys->len : 0;
+  return d && d->type == CT_PY_DICT && d->v.dict.keys ? d->v.dict.keys->len : 0;
 }
 
 const CtPyObj *
@@ -235,7 +292,7 @@ ct_py_dict_value (const CtPyObj *d, guint i)
 const CtPyObj *
 ct_py_dict_get (const CtPyObj *d, const char *key)
 {
-  if (!d || d->type != CT_PY_DICT)
+  if (!d || d->type != CT_PY_DICT || !d->v.dict.index)
     return NULL;
   char *t = g_strconcat ("s", key, NULL);
   gpointer pos = g_hash_table_lookup (d->v.dict.index, t);
@@ -341,6 +398,8 @@ op_string (Unpickler *u, int len_bytes)
   const char *s = (const char *) u->d + u->pos;
   if (!g_utf8_validate_len (s, len, NULL))
     return fail (u, CT_ERROR_FORMAT, "string is not valid UTF-8");
+  if (!charge (u, len + 1))
+    return FALSE;
   CtPyObj *o = obj_new (u, CT_PY_STR);
   if (!o)
     return FALSE;
@@ -370,7 +429,8 @@ make_tuple (Unpickler *u, guint n_items)
     return FALSE;
   guint start = u->stack->len - n_items;
   for (guint i = start; i < u->stack->len; i++)
-    g_ptr_array_add (t->v.items, g_ptr_array_index (u->stack, i));
+    if (!items_add (u, t, g_ptr_array_index (u->stack, i)))
+      return FALSE;
   g_ptr_array_set_size (u->stack, start);
   return push (u, t);
 }
@@ -616,6 +676,8 @@ op_binpersid (Unpickler *u)
   if (!s)
     return FALSE;
   s->v.storage.dtype = it[1]->v.global.storage;
+  if (!charge (u, it[2]->v.str.len + it[3]->v.str.len + 2))
+    return FALSE;
   s->v.storage.key = g_strdup (it[2]->v.str.s);
   s->v.storage.location = g_strdup (it[3]->v.str.s);
   s->v.storage.numel = numel;
@@ -630,9 +692,12 @@ memo_put (Unpickler *u, guint64 idx)
     return FALSE;
   if (idx > MAX_MEMO_IDX)
     return fail (u, CT_ERROR_FORMAT, "memo index too large");
-  if (g_hash_table_size (u->memo) >= MAX_MEMO &&
-      !g_hash_table_contains (u->memo, GUINT_TO_POINTER ((guint) idx)))
-    return fail (u, CT_ERROR_FORMAT, "memo too large (limit %u)", MAX_MEMO);
+  if (!g_hash_table_contains (u->memo, GUINT_TO_POINTER ((guint) idx))) {
+    if (g_hash_table_size (u->memo) >= MAX_MEMO)
+      return fail (u, CT_ERROR_FORMAT, "memo too large (limit %u)", MAX_MEMO);
+    if (!charge (u, COST_ENTRY))
+      return FALSE;
+  }
   g_hash_table_insert (u->memo, GUINT_TO_POINTER ((guint) idx), o);
   return TRUE;
 }
@@ -831,7 +896,7 @@ run (Unpickler *u)
               ct_py_type_name (l->type));
           return NULL;
         }
-        g_ptr_array_add (l->v.items, v);
+        ok = items_add (u, l, v);
         break;
       }
       case 0x65: { /* APPENDS */
@@ -846,8 +911,8 @@ run (Unpickler *u)
               ct_py_type_name (l->type));
           return NULL;
         }
-        for (guint i = (guint) m; i < u->stack->len; i++)
-          g_ptr_array_add (l->v.items, g_ptr_array_index (u->stack, i));
+        for (guint i = (guint) m; ok && i < u->stack->len; i++)
+          ok = items_add (u, l, g_ptr_array_index (u->stack, i));
         g_ptr_array_set_size (u->stack, (guint) m);
         break;
       }
@@ -942,6 +1007,8 @@ ct_pickle_load (const guint8 *data, gsize size, GError **error)
     .memo = g_hash_table_new (g_direct_hash, g_direct_equal),
     .error = error,
   };
+  u.limit = MIN (MAX_MEMORY, BASE_MEMORY + MEMORY_PER_INPUT_BYTE * MIN (u.n, MAX_MEMORY));
+  u.budget = u.limit;
   p->root = run (&u);
   g_ptr_array_unref (u.stack);
   g_array_unref (u.marks);

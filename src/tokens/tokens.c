@@ -250,6 +250,12 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
         " for %u frames", h->header_size, want_hs, h->n_frames);
     return FALSE;
   }
+  if (ct_tokens_n_elems (h) > CT_TOKENS_MAX_ELEMS) {
+    FERR ("token header: planes rxy=%u rt=%u C=%u hold %" G_GSIZE_FORMAT
+        " elements, more than the %u a token record may carry",
+        h->rxy, h->rt, h->channels, ct_tokens_n_elems (h), CT_TOKENS_MAX_ELEMS);
+    return FALSE;
+  }
   guint64 want_ps = (guint64) ct_tokens_n_elems (h) * esize;
   if (h->payload_size != want_ps) {
     FERR ("token header: payload size %" G_GUINT64_FORMAT ", expected %"

@@ -48,6 +48,10 @@ G_BEGIN_DECLS
 #define CT_TOKENS_MODEL_ID_LEN 32
 #define CT_TOKENS_FLAG_FRAME_TABLE 1u
 #define CT_TOKENS_TIME_NONE G_MAXUINT64
+/* Largest payload a reader accepts, in elements: three planes of at most
+ * 2^22 floats (the largest model ct_config_validate accepts).  A header may
+ * never make a reader wait for or allocate more. */
+#define CT_TOKENS_MAX_ELEMS (3u << 22)
 
 typedef enum {
   CT_TOKENS_F32 = 0,

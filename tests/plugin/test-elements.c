@@ -995,6 +995,83 @@ GST_START_TEST (test_parse)
 }
 GST_END_TEST;
 
+/* A 144-byte header (fixed part + one frame entry) as a stranger could
+ * forge it: right magic and version, sizes that add up, a payload of
+ * rxy*rxy*C f32 elements.  with_crc: its header CRC is valid too. */
+static GByteArray *
+forged_header (guint32 rxy, guint32 channels, gboolean with_crc)
+{
+  GByteArray *b = g_byte_array_sized_new (144);
+  guint8 h[144] = { 0 };
+  guint64 elems = (guint64) rxy * rxy * channels + 2ull * 1 * rxy * channels;
+  memcpy (h, "CTOK", 4);
+  GST_WRITE_UINT16_LE (h + 4, 1);
+  GST_WRITE_UINT16_LE (h + 6, 128);
+  GST_WRITE_UINT32_LE (h + 8, 144);
+  GST_WRITE_UINT32_LE (h + 12, 1);
+  h[16] = 0;
+  h[17] = 4;
+  GST_WRITE_UINT32_LE (h + 20, 1);      /* T */
+  GST_WRITE_UINT32_LE (h + 24, 1);      /* n_frames */
+  GST_WRITE_UINT32_LE (h + 28, 16);
+  GST_WRITE_UINT32_LE (h + 32, 16);
+  GST_WRITE_UINT32_LE (h + 36, rxy);
+  GST_WRITE_UINT32_LE (h + 40, 1);      /* rt */
+  GST_WRITE_UINT32_LE (h + 44, channels);
+  GST_WRITE_UINT32_LE (h + 52, 1);      /* fps_d */
+  GST_WRITE_UINT64_LE (h + 72, elems * 4);
+  if (with_crc) {
+    guint32 crc = ct_crc32 (0, h, 144);   /* CRC field is still zero */
+    GST_WRITE_UINT32_LE (h + 84, crc);
+  }
+  g_byte_array_append (b, h, 144);
+  return b;
+}
+
+/* Issue #9, case 5: a forged header in front of valid records must not make
+ * the parser wait for its claimed payload (it claimed 3 PB: every record
+ * after it was swallowed, and a live stream buffered without bound), nor
+ * may a header whose CRC is valid but whose record is cut short. */
+GST_START_TEST (test_parse_forged_header)
+{
+  GstCaps *caps;
+  GPtrArray *recs = encode_records (40, &caps);
+  GPtrArray *two = g_ptr_array_new ();
+  g_ptr_array_add (two, g_ptr_array_index (recs, 0));
+  g_ptr_array_add (two, g_ptr_array_index (recs, 1));
+  GByteArray *valid = concat (two, FALSE);
+  /* 3 PB claimed: rxy = C = 2^16 would be 2^48 elements */
+  const struct { guint32 rxy, c; gboolean crc; } forged[] = {
+    { 65536, 65536, FALSE }, { 65536, 65536, TRUE },
+    { 2048, 1, TRUE },          /* within bounds, CRC right, cut short */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (forged); i++) {
+    GByteArray *bytes = forged_header (forged[i].rxy, forged[i].c, forged[i].crc);
+    g_byte_array_append (bytes, valid->data, valid->len);
+    parse_check (bytes, bytes->len, two, 2, caps);
+    parse_check (bytes, 100, two, 2, caps);
+    g_byte_array_unref (bytes);
+  }
+  /* on a live stream, the parser asks for no more than a bounded record */
+  {
+    GByteArray *bytes = forged_header (65536, 65536, FALSE);
+    GstHarness *h = gst_harness_new ("coordtokparse");
+    gst_harness_set_src_caps_str (h, "video/x-coordtok");
+    g_byte_array_append (bytes, valid->data, valid->len);
+    fail_unless_equals_int (gst_harness_push (h,
+            gst_buffer_new_memdup (bytes->data, bytes->len)), GST_FLOW_OK);
+    /* both valid records come out before EOS: nothing waits for 3 PB */
+    fail_unless_equals_int (gst_harness_buffers_received (h), 2);
+    gst_harness_teardown (h);
+    g_byte_array_unref (bytes);
+  }
+  g_byte_array_unref (valid);
+  g_ptr_array_unref (two);
+  g_ptr_array_unref (recs);
+  gst_caps_unref (caps);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_parse_then_decode)
 {
   GstCaps *caps;
@@ -1092,6 +1169,7 @@ coordtok_suite (void)
   tcase_add_test (tc, test_dec_formats);
   tcase_add_test (tc, test_enc_formats);
   tcase_add_test (tc, test_parse);
+  tcase_add_test (tc, test_parse_forged_header);
   tcase_add_test (tc, test_parse_then_decode);
   tcase_add_test (tc, test_typefind);
   tcase_add_test (tc, test_shared_model);
