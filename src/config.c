@@ -125,11 +125,17 @@ derived_sizes_ok (const CtConfig *c, GError **error)
 
 gboolean ct_config_validate (const CtConfig *c, GError **error)
 {
+  static const char *names[] = { "T", "H", "W", "enc_pt", "enc_pxy", "enc_dim",
+    "enc_heads", "enc_vit_layers", "enc_cross_layers", "rxy", "rt", "channels",
+    "qxy", "qt", "dec_dim", "dec_heads", "dec_layers", "dec_pxy", "dec_pt",
+    "default_slice" };
   const int *f = &c->T;
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) ==
+      G_STRUCT_OFFSET (CtConfig, enc_vit_eps) / sizeof (int));
   /* every int field up to default_slice must be positive */
   for (const int *p = f; p <= &c->default_slice; p++)
-    CHECK (*p > 0 && *p <= (1 << 20), "config: field #%d is %d, must be in 1..2^20",
-        (int) (p - f), *p);
+    CHECK (*p > 0 && *p <= (1 << 20), "config: %s is %d, must be in 1..2^20",
+        names[p - f], *p);
   CHECK (c->T <= MAX_AXIS && c->H <= MAX_AXIS && c->W <= MAX_AXIS,
       "config: window T=%d %dx%d, at most %d per axis (token record bound)",
       c->T, c->W, c->H, MAX_AXIS);

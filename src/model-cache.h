@@ -9,6 +9,10 @@ CtModel *ct_model_load_uncached (const char *path, const CtLoadOptions *opts,
 /* Drops one reference of a cached model; TRUE when it was the last one and
  * the model was removed from the cache (the caller frees it). */
 gboolean ct_model_cache_release (CtModel *m);
+/* Loads weights from a memory block (not cached, no path; the fuzz harness
+ * and tests): every check of ct_model_load, without a file. */
+CtModel *ct_model_load_memory (const guint8 *data, gsize size,
+    const CtLoadOptions *opts, GError **error);
 gint *ct_model_refcount_ptr (CtModel *m);
 /* Called by the cache to hand out backend-specific shared data (CUDA
  * weights uploaded once per model and device). */

@@ -361,19 +361,46 @@ hash_id (const guint8 *bytes, gsize size)
   return id;
 }
 
+static CtModel *load_from (CtSafetensors *st, const char *path,
+    const CtLoadOptions *opts, GError **error);
+
 CtModel *
 ct_model_load_uncached (const char *path, const CtLoadOptions *opts, GError **error)
 {
   CtSafetensors *st = ct_safetensors_open (path, error);
   if (!st)
     return NULL;
+  CtModel *m = load_from (st, path, opts, error);
+  if (m)
+    m->path = g_canonicalize_filename (path, NULL);
+  ct_safetensors_close (st);
+  return m;
+}
+
+CtModel *
+ct_model_load_memory (const guint8 *data, gsize size, const CtLoadOptions *opts,
+    GError **error)
+{
+  CtSafetensors *st = ct_safetensors_open_memory (data, size, error);
+  if (!st)
+    return NULL;
+  CtModel *m = load_from (st, "model buffer", opts, error);
+  ct_safetensors_close (st);
+  return m;
+}
+
+/* Validates and loads the weights of an open file; `path` names it in
+ * messages.  The caller keeps (and closes) st. */
+static CtModel *
+load_from (CtSafetensors *st, const char *path, const CtLoadOptions *opts,
+    GError **error)
+{
   CtConfig c;
   gboolean has_config = FALSE;
   GError *merr = NULL;
   if (!ct_config_from_metadata (&c, ct_safetensors_metadata_table (st), &has_config, &merr)) {
     if (has_config) {
       g_propagate_prefixed_error (error, merr, "%s: ", path);
-      ct_safetensors_close (st);
       return NULL;
     }
     g_clear_error (&merr);
@@ -385,7 +412,6 @@ ct_model_load_uncached (const char *path, const CtLoadOptions *opts, GError **er
       dh = atoi (g_getenv ("COORDTOK_DEC_HEADS"));
     if (!ct_config_infer (&c, st_lookup, st, eh, dh, &merr)) {
       g_propagate_prefixed_error (error, merr, "%s: ", path);
-      ct_safetensors_close (st);
       return NULL;
     }
   } else if (opts) {
@@ -394,15 +420,12 @@ ct_model_load_uncached (const char *path, const CtLoadOptions *opts, GError **er
     if (opts->dec_heads > 0)
       c.dec_heads = opts->dec_heads;
     if (!ct_config_validate (&c, error)) {
-      ct_safetensors_close (st);
       return NULL;
     }
   }
 
-  if (!layers_fit_file (&c, ct_safetensors_n_tensors (st), path, error)) {
-    ct_safetensors_close (st);
+  if (!layers_fit_file (&c, ct_safetensors_n_tensors (st), path, error))
     return NULL;
-  }
   SpecList l;
   CtModel *m = model_new (&c, &l);
   GHashTable *expected = g_hash_table_new (g_str_hash, g_str_equal);
@@ -442,15 +465,12 @@ ct_model_load_uncached (const char *path, const CtLoadOptions *opts, GError **er
     const guint8 *bytes = ct_safetensors_bytes (st, &size);
     m->id = hash_id (bytes, size);
   }
-  m->path = g_canonicalize_filename (path, NULL);
   spec_list_free (&l);
-  ct_safetensors_close (st);
   return m;
 
 fail:
   spec_list_free (&l);
   model_free (m);
-  ct_safetensors_close (st);
   return NULL;
 }
 

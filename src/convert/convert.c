@@ -318,6 +318,9 @@ load_state_dict (CtCheckpoint *c, const char *prefix, const CtPyObj *root,
   return ok;
 }
 
+static CtCheckpoint *checkpoint_read (CtCheckpoint *c, const char *what,
+    GError **error);
+
 CtCheckpoint *
 ct_checkpoint_open (const char *path, GError **error)
 {
@@ -331,6 +334,28 @@ ct_checkpoint_open (const char *path, GError **error)
     ct_checkpoint_free (c);
     return NULL;
   }
+  return checkpoint_read (c, path, error);
+}
+
+CtCheckpoint *
+ct_checkpoint_open_memory (const guint8 *data, gsize size, GError **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  CtCheckpoint *c = g_new0 (CtCheckpoint, 1);
+  c->tensors = g_ptr_array_new_with_free_func (tensor_free);
+  c->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  c->zip = ct_zip_open_memory (data, size, error);
+  if (!c->zip) {
+    ct_checkpoint_free (c);
+    return NULL;
+  }
+  return checkpoint_read (c, "checkpoint buffer", error);
+}
+
+/* Reads the state dict of an open archive; frees c on failure. */
+static CtCheckpoint *
+checkpoint_read (CtCheckpoint *c, const char *path, GError **error)
+{
   char *prefix = find_prefix (c->zip, error);
   CtPickle *pk = NULL;
   gboolean ok = prefix != NULL;
@@ -605,6 +630,13 @@ lookup_shape (void *user, const char *name, int *ndim, gint64 *shape)
   return TRUE;
 }
 
+gboolean
+ct_checkpoint_infer_config (CtCheckpoint *c, int enc_heads, int dec_heads,
+    CtConfig *config, GError **error)
+{
+  return ct_config_infer (config, lookup_shape, c, enc_heads, dec_heads, error);
+}
+
 static void
 set_meta (void *user, const char *key, const char *value)
 {
@@ -653,8 +685,7 @@ ct_convert_checkpoint (const char *in_path, const char *out_path,
     return FALSE;
 
   CtConfig cfg;
-  if (!ct_config_infer (&cfg, lookup_shape, c, o.enc_heads, o.dec_heads,
-          error)) {
+  if (!ct_checkpoint_infer_config (c, o.enc_heads, o.dec_heads, &cfg, error)) {
     g_prefix_error (error, "%s: ", in_path);
     ct_checkpoint_free (c);
     return FALSE;

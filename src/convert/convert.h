@@ -48,6 +48,13 @@ typedef struct _CtCheckpoint CtCheckpoint;
 /* Opens a checkpoint and validates every tensor of its state dict (storage
  * present, stored, large enough for the view, float type). */
 CtCheckpoint *ct_checkpoint_open (const char *path, GError **error);
+/* Same over a memory block (not copied: must outlive the checkpoint). */
+CtCheckpoint *ct_checkpoint_open_memory (const guint8 *data, gsize size,
+    GError **error);
+/* The model configuration the tensor shapes imply (ct_config_infer; head
+ * counts as given, 0 for CoordTok-L's 16). */
+gboolean ct_checkpoint_infer_config (CtCheckpoint *c, int enc_heads,
+    int dec_heads, CtConfig *config, GError **error);
 void ct_checkpoint_free (CtCheckpoint *c);
 /* Tensors sorted by name. */
 guint ct_checkpoint_n_tensors (const CtCheckpoint *c);

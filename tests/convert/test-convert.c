@@ -519,6 +519,37 @@ static const TSpec one_tensor[] = {
   { "module.a", "FloatStorage", "0", 24, 0, 2, { 2, 3 }, { 3, 1 }, FALSE },
 };
 
+/* Issue #9, case 2: a stride-0 (broadcast) view of a small storage made
+ * `coordtok convert` write 4 TiB; views may not add up to much more than
+ * their storages, and a refused conversion leaves no file behind. */
+static void
+test_view_amplification (void)
+{
+  static const TSpec broadcast[] = {
+    { "module.a", "FloatStorage", "0", 24, 0, 2, { 1 << 20, 1 << 20 }, { 0, 0 }, FALSE },
+  };
+  expect_pickle_fail (broadcast, 1, NULL, 0, "broadcast or overlapping view");
+  /* each view fits its storage, but four names for one storage of 24 */
+  static const TSpec ties[] = {
+    { "module.a", "FloatStorage", "0", 24, 0, 1, { 24 }, { 1 }, FALSE },
+    { "module.b", "FloatStorage", "0", 24, 0, 1, { 24 }, { 1 }, FALSE },
+    { "module.c", "FloatStorage", "0", 24, 0, 1, { 24 }, { 1 }, FALSE },
+    { "module.d", "FloatStorage", "0", 24, 0, 1, { 24 }, { 1 }, FALSE },
+  };
+  expect_pickle_fail (ties, 4, NULL, 0, "more than 2x");
+  /* one tied weight (two names, one storage) is what models do: accepted */
+  GByteArray *pkl = build_pickle (ties, 2, TRUE, NULL, 0);
+  char *path = write_checkpoint ("tied.pth", pkl, FALSE, 0, NULL);
+  GError *err = NULL;
+  CtCheckpoint *c = ct_checkpoint_open (path, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (ct_checkpoint_n_tensors (c), ==, 2);
+  ct_checkpoint_free (c);
+  g_unlink (path);
+  g_free (path);
+  g_byte_array_unref (pkl);
+}
+
 static void
 test_bad_pickle (void)
 {
@@ -1498,6 +1529,7 @@ main (int argc, char **argv)
   g_test_add_func ("/convert/views", test_views);
   g_test_add_func ("/convert/options", test_options);
   g_test_add_func ("/convert/bad-pickle", test_bad_pickle);
+  g_test_add_func ("/convert/view-amplification", test_view_amplification);
   g_test_add_func ("/convert/pickle-opcodes", test_pickle_opcodes);
   g_test_add_func ("/convert/pickle-fuzz", test_pickle_fuzz);
   g_test_add_func ("/convert/bad-zip", test_bad_zip);
