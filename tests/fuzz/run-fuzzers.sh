@@ -34,7 +34,9 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled -Dnative=false \
     -Dtests=enabled
 fi
-ninja -C build-fuzz $(for h in "${HARNESSES[@]}"; do echo tests/fuzz/fuzz-$h; done)
+# the parse harness loads the (instrumented) plugin
+ninja -C build-fuzz plugin/libgstcoordtok.so \
+  $(for h in "${HARNESSES[@]}"; do echo tests/fuzz/fuzz-$h; done)
 
 export GST_PLUGIN_PATH_1_0=$PWD/build-fuzz/plugin GST_PLUGIN_SYSTEM_PATH_1_0= \
   GST_REGISTRY_FORK=no GST_REGISTRY=$PWD/build-fuzz/registry-fuzz.bin \
@@ -50,8 +52,8 @@ run_one () {
   echo "fuzzing $h for ${SECONDS_EACH}s (log: build-fuzz/fuzz-$h.log)"
   # -rss_limit_mb: a single input that needs more than 2 GiB is a finding
   build-fuzz/tests/fuzz/fuzz-$h -max_total_time="$SECONDS_EACH" -timeout=10 \
-    -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 -artifact_prefix="$art" \
-    "$work" tests/fuzz/regressions/$h > build-fuzz/fuzz-$h.log 2>&1 || \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" \
+    "$work" > build-fuzz/fuzz-$h.log 2>&1 || \
     echo "fuzz-$h stopped with a finding: see build-fuzz/fuzz-$h.log and $art"
   grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" \
     build-fuzz/fuzz-$h.log | sed "s/^/  $h: /" || true
