@@ -10,9 +10,10 @@ meson setup build-ci --buildtype=release -Dtests=enabled --wipe >/dev/null 2>&1 
 ninja -C build-ci
 meson test -C build-ci --print-errorlogs --num-processes 1
 
-# Same suite under ASan (+ LeakSanitizer), debug-optimised.
-meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address -Db_lundef=false \
+# Same suite under ASan (+ LeakSanitizer) and UBSan, debug-optimised: the
+# hostile-input reproducers and the fuzz corpus replay run here too.
+meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
   -Dtests=enabled --wipe >/dev/null 2>&1 || \
-  meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address -Db_lundef=false -Dtests=enabled
+  meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled
 ninja -C build-asan
 meson test -C build-asan --print-errorlogs --num-processes 1 --no-suite slow

@@ -20,6 +20,10 @@
 #define CENTRAL_SIZE 46
 #define LOCAL_SIZE 30
 #define MAX_COMMENT 65535
+/* A torch checkpoint has one entry per storage and a few more; the bound
+ * keeps the entry table (~150 bytes an entry) small whatever the directory
+ * claims. */
+#define MAX_ENTRIES (1u << 20)
 
 struct _CtZip {
   GMappedFile *mapped;      /* NULL for memory archives */
@@ -264,6 +268,12 @@ read_directory (CtZip *z, GError **error)
         "zip: central directory (offset %" G_GUINT64_FORMAT ", %"
         G_GUINT64_FORMAT " bytes) extends past its end record",
         cd_off, cd_size);
+    return FALSE;
+  }
+  if (n_total > MAX_ENTRIES) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "zip: %" G_GUINT64_FORMAT " entries, more than the %u a checkpoint "
+        "may have", n_total, MAX_ENTRIES);
     return FALSE;
   }
   if (n_total > cd_size / CENTRAL_SIZE) {

@@ -132,7 +132,11 @@ def main():
     out("safetensors", "regressions", "empty-header.safetensors", st_bytes("{}"))
 
     stride0 = io.BytesIO()
-    torch.save({"model": {"a": torch.zeros(1).expand(1 << 20, 1 << 20)}}, stride0)
+    # a complete (micro) model plus one broadcast extra: the converter once
+    # wrote its 2^40 elements (4 TiB)
+    sd = dict(m.state_dict())
+    sd["extra.broadcast"] = torch.zeros(1).expand(1 << 20, 1 << 20)
+    torch.save({"model": sd}, stride0)
     out("checkpoint", "regressions", "stride0-broadcast.pth", stride0.getvalue())
     # a data.pkl of empty dicts appended to one list (scaled down: the
     # full 8 MB case is in tests/hostile)
