@@ -172,6 +172,15 @@ gboolean ct_session_rasterize_region (CtSession *s, const float *z,
 /* Coordinates of patch (it, ix, iy) as the official code computes them. */
 void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
 
+/* ---- CPU kernels ------------------------------------------------------ */
+
+/* The CPU kernel set in use: "avx512", "avx2" or "generic", chosen once from
+ * what the CPU reports; COORDTOK_CPU=avx512|avx2|generic forces a set no
+ * better than the machine's. */
+const char *ct_cpu_kernels_name (void);
+/* TRUE when this CPU can run the named kernel set. */
+gboolean ct_cpu_kernels_supported (const char *name);
+
 /* ---- Pixel conversion ------------------------------------------------- */
 
 /* RGB8 frame (rows with `stride` bytes) -> model space (H, W, 3). */

@@ -167,11 +167,11 @@ ct_cmd_bench (int argc, char **argv)
   double enc_ms = enc_t[runs / 2], dec_ms = dec_t[runs / 2];
   double enc_f = ct_config_encode_flops (c), dec_f = ct_config_decode_flops (c, queries, slice);
   if (json) {
-    printf ("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": \"%s\", \"runs\": %d, "
+    printf ("{\"model\": \"%s\", \"device\": \"%s\", \"cpu_kernels\": \"%s\", \"threads\": \"%s\", \"runs\": %d, "
         "\"encode_ms\": %.3f, \"encode_gflops\": %.3f, \"decode_queries\": %d, "
         "\"slice\": %d, \"decode_ms\": %.3f, \"decode_gflops\": %.3f, "
         "\"window_ms\": %.3f}\n",
-        ct_model_id (m), ct_session_device_name (s),
+        ct_model_id (m), ct_session_device_name (s), ct_cpu_kernels_name (),
         g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", runs,
         no_encode ? 0 : enc_ms, no_encode ? 0 : enc_f / enc_ms / 1e6, queries, slice,
         no_decode ? 0 : dec_ms, no_decode ? 0 : dec_f / dec_ms / 1e6,
@@ -179,6 +179,7 @@ ct_cmd_bench (int argc, char **argv)
   } else {
     printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
         ct_session_device_name (s), runs, warmup);
+    printf ("cpu kernels: %s\n", ct_cpu_kernels_name ());
     if (!no_encode)
       printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
           enc_f / enc_ms / 1e6, enc_f / 1e9);

@@ -228,7 +228,7 @@ done:
 int
 ct_cmd_golden (int argc, char **argv)
 {
-  char *weights = NULL, *device_s = NULL, *prec_s = NULL;
+  char *weights = NULL, *device_s = NULL, *prec_s = NULL, *kernels = NULL;
   gboolean from_checkpoint = FALSE;
   double tol = 0;
   GOptionEntry entries[] = {
@@ -237,6 +237,7 @@ ct_cmd_golden (int argc, char **argv)
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "cpu (default), cuda or auto", "DEV" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &prec_s, "fp32 (default), tf32, bf16", "P" },
     { "tolerance", 't', 0, G_OPTION_ARG_DOUBLE, &tol, "Relative bound (default 1e-4 CPU, 1e-3 CUDA fp32)", "TOL" },
+    { "kernels", 'k', 0, G_OPTION_ARG_STRING, &kernels, "CPU kernel set: avx512, avx2 or generic (exit 77 if this CPU cannot run it)", "SET" },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("CASE_DIR... - check the engine against golden vectors");
@@ -258,6 +259,14 @@ ct_cmd_golden (int argc, char **argv)
   }
   if (tol <= 0)
     tol = dev == CT_DEVICE_CPU ? 1e-4 : 1e-3;
+  if (kernels) {
+    if (!ct_cpu_kernels_supported (kernels)) {
+      printf ("skipped: this CPU cannot run the '%s' kernel set\n", kernels);
+      return 77;
+    }
+    g_setenv ("COORDTOK_CPU", kernels, TRUE);   /* before the first use */
+  }
+  printf ("cpu kernels: %s\n", ct_cpu_kernels_name ());
   int fails = 0;
   for (int i = 1; i < argc; i++) {
     if (!from_checkpoint) {

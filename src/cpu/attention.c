@@ -7,7 +7,7 @@
  * inside a parallel region, so the two never compete for cores.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/ops.h"
-#include "cpu/softmax.h"
+#include "cpu/kernels.h"
 #include "cpu/attention-impl.h"
 
 #include <stdlib.h>
@@ -26,6 +26,7 @@ ct_attention_blas (const float *q, int ldq, const float *k, int ldk,
   int nqb = (Sq + QB - 1) / QB;
   int items = heads * nqb;
   float scale = 1.0f / sqrtf ((float) hd);
+  float (*softmax_exp_row) (float *, const float *, int) = ct_cpu_kernels ()->softmax_exp_row;
 
   #pragma omp parallel
   {
@@ -41,7 +42,7 @@ ct_attention_blas (const float *q, int ldq, const float *k, int ldk,
           qh, ldq, kh, ldk, 0.0f, logits, Sk);
       float inv[QB];
       for (int i = 0; i < nq; i++)
-        inv[i] = 1.0f / ct_softmax_exp_row (logits + (gsize) i * Sk, key_bias, Sk);
+        inv[i] = 1.0f / softmax_exp_row (logits + (gsize) i * Sk, key_bias, Sk);
       /* normalise the (nq, hd) output instead of the (nq, Sk) weights */
       float *o = out + (gsize) q0 * ldo + h * hd;
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, Sk, 1.0f,
@@ -54,7 +55,8 @@ ct_attention_blas (const float *q, int ldq, const float *k, int ldk,
   }
 }
 
-/* COORDTOK_ATTENTION=blas forces the portable path (benchmarks, checks). */
+/* The kernel set's fused attention where it has one for this head dim;
+ * COORDTOK_ATTENTION=blas forces the BLAS path (benchmarks, checks). */
 void
 ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
     const float *v, int ldv, float *out, int ldo, int Sq, int Sk, int heads,
@@ -63,8 +65,9 @@ ct_cpu_attention (const float *q, int ldq, const float *k, int ldk,
   static int force_blas = -1;
   if (force_blas < 0)
     force_blas = g_strcmp0 (g_getenv ("COORDTOK_ATTENTION"), "blas") == 0;
-  if (!force_blas && ct_attention_avx512_supported (hd))
-    ct_attention_avx512 (q, ldq, k, ldk, v, ldv, out, ldo, Sq, Sk, heads, hd, key_bias);
+  const CtCpuKernels *ks = ct_cpu_kernels ();
+  if (!force_blas && ks->attention_fused && ct_attention_fused_supported (hd))
+    ks->attention_fused (q, ldq, k, ldk, v, ldv, out, ldo, Sq, Sk, heads, hd, key_bias);
   else
     ct_attention_blas (q, ldq, k, ldk, v, ldv, out, ldo, Sq, Sk, heads, hd, key_bias);
 }

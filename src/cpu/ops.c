@@ -2,12 +2,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/ops.h"
 
+#include "cpu/kernels.h"
+
 #include <cblas.h>
 #include <omp.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#include "cpu/softmax.h"
-#endif
 #include <math.h>
 #include <string.h>
 
@@ -44,69 +42,24 @@ ct_cpu_add_rows (float *y, const float *a, int M, int D)
 void
 ct_cpu_layernorm (const CtNorm *n, const float *x, int M, int D, float *y)
 {
+  const CtCpuKernels *k = ct_cpu_kernels ();
+  /* blocks of rows: one call per block keeps the dispatch out of the loop */
+  int nb = (M + 7) / 8;
   #pragma omp parallel for if (M > 32)
-  for (int i = 0; i < M; i++) {
-    const float *r = x + (gsize) i * D;
-    float *o = y + (gsize) i * D;
-    /* two-pass in float, as PyTorch's CPU kernel (accumulated in double
-     * here for stability; differences are far below tolerance) */
-    double s = 0;
-    for (int j = 0; j < D; j++)
-      s += r[j];
-    float mean = (float) (s / D);
-    double v = 0;
-    for (int j = 0; j < D; j++) {
-      float d = r[j] - mean;
-      v += (double) d * d;
-    }
-    float rstd = 1.0f / sqrtf ((float) (v / D) + n->eps);
-    for (int j = 0; j < D; j++)
-      o[j] = (r[j] - mean) * rstd * n->w[j] + n->b[j];
-  }
+  for (int blk = 0; blk < nb; blk++)
+    k->layernorm_rows (x, D, n->w, n->b, n->eps, y, blk * 8, MIN (M, blk * 8 + 8));
 }
-
-#ifdef __AVX512F__
-/* erf(x) = sign(x) (1 - poly(t) e^{-x^2}), t = 1 / (1 + p|x|)
- * (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7): GELU was the largest
- * cost after the GEMMs with libm's scalar erff. */
-static inline __m512
-erf_avx512 (__m512 x)
-{
-  const __m512 one = _mm512_set1_ps (1.0f);
-  __m512 ax = _mm512_abs_ps (x);
-  __m512 t = _mm512_div_ps (one, _mm512_fmadd_ps (_mm512_set1_ps (0.3275911f), ax, one));
-  __m512 y = _mm512_set1_ps (1.061405429f);
-  y = _mm512_fmadd_ps (y, t, _mm512_set1_ps (-1.453152027f));
-  y = _mm512_fmadd_ps (y, t, _mm512_set1_ps (1.421413741f));
-  y = _mm512_fmadd_ps (y, t, _mm512_set1_ps (-0.284496736f));
-  y = _mm512_fmadd_ps (y, t, _mm512_set1_ps (0.254829592f));
-  y = _mm512_mul_ps (y, t);
-  __m512 e = ct_exp_avx512 (_mm512_sub_ps (_mm512_setzero_ps (), _mm512_mul_ps (ax, ax)));
-  __m512 r = _mm512_fnmadd_ps (y, e, one);
-  /* copy the sign of x */
-  return _mm512_castsi512_ps (_mm512_or_si512 (_mm512_castps_si512 (r),
-          _mm512_and_si512 (_mm512_castps_si512 (x), _mm512_set1_epi32 ((int) 0x80000000u))));
-}
-#endif
 
 void
 ct_cpu_gelu (float *x, gsize n)
 {
+  const CtCpuKernels *k = ct_cpu_kernels ();
   #pragma omp parallel if (n > 65536)
   {
     int nt = omp_get_num_threads (), id = omp_get_thread_num ();
     gsize chunk = ((n + nt - 1) / nt + 15) & ~(gsize) 15;
     gsize i = MIN (n, chunk * id), end = MIN (n, i + chunk);
-#ifdef __AVX512F__
-    const __m512 half = _mm512_set1_ps (0.5f), one = _mm512_set1_ps (1.0f);
-    for (; i + 16 <= end; i += 16) {
-      __m512 v = _mm512_loadu_ps (x + i);
-      __m512 e = erf_avx512 (_mm512_mul_ps (v, _mm512_set1_ps ((float) M_SQRT1_2)));
-      _mm512_storeu_ps (x + i, _mm512_mul_ps (_mm512_mul_ps (half, v), _mm512_add_ps (one, e)));
-    }
-#endif
-    for (; i < end; i++)
-      x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
+    k->gelu_range (x, i, end);
   }
 }
 
