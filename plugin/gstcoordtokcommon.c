@@ -56,6 +56,28 @@ gst_coordtok_open (const char *path, GstCoordTokDevice device, CtModel **model,
   return TRUE;
 }
 
+void
+gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
+{
+  g_object_class_install_property (klass, prop_id,
+      g_param_spec_uint ("threads", "Threads",
+          "CPU threads for the model (0 = automatic: all cores, one fewer "
+          "while other busy processes make that faster). Changeable at any "
+          "time; applies from the next window",
+          0, 256, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+}
+
+void
+gst_coordtok_apply_threads (GstElement * element, CtSession * session,
+    guint wanted, guint * applied)
+{
+  if (wanted == *applied)
+    return;
+  GST_INFO_OBJECT (element, "threads: %u%s", wanted, wanted ? "" : " (automatic)");
+  ct_session_set_threads (session, (int) wanted);
+  *applied = wanted;
+}
+
 static GstCaps *
 token_caps (CtTokensDType dtype, int T, int W, int H, int rxy, int rt, int C,
     gint fps_n, gint fps_d, const char *model_id)

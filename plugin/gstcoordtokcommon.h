@@ -58,6 +58,13 @@ gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
 
 /* Pixel conversions between a mapped packed-RGB-family frame and model
  * space (H, W, 3).  Same arithmetic as ct_rgb8_to_model/ct_model_to_rgb8. */
+/* The `threads` property both elements share (0 = automatic). */
+void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id);
+/* Applies a changed `threads` value to the session from the streaming
+ * thread (the engine's thread count is per calling thread). */
+void gst_coordtok_apply_threads (GstElement * element, CtSession * session,
+    guint wanted, guint * applied);
+
 void gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst);
 void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,
     guint8 *scratch /* width*3 bytes */);

@@ -31,6 +31,7 @@ enum {
   PROP_REGION_WIDTH,
   PROP_REGION_HEIGHT,
   PROP_MODEL_ID,
+  PROP_THREADS,
 };
 
 #define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
@@ -42,6 +43,7 @@ struct _GstCoordTokDec {
   /* properties (object lock) */
   gchar *model_path;
   GstCoordTokDevice device;
+  guint threads;
   gint slice;
   guint frame_offset, frame_count;
   guint region_left, region_top, region_width, region_height;  /* pixels */
@@ -49,6 +51,7 @@ struct _GstCoordTokDec {
   /* READY and up */
   CtModel *model;
   CtSession *session;
+  guint threads_applied;         /* streaming thread's copy */
   float *z, *out;
   gsize z_cap;
   CtTokensFrameTime *times;
@@ -310,6 +313,14 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
             GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
     return GST_FLOW_ERROR;
   }
+  {
+    guint th;
+    GST_OBJECT_LOCK (self);
+    th = self->threads;
+    GST_OBJECT_UNLOCK (self);
+    gst_coordtok_apply_threads (GST_ELEMENT (self), self->session, th,
+        &self->threads_applied);
+  }
   if (!ct_session_rasterize_region (self->session, self->z, h.n_frames, slice,
           &region, self->out, &err)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
@@ -467,6 +478,7 @@ start (GstCoordTokDec * self)
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
+  self->threads_applied = 0;    /* a new session starts automatic */
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -547,6 +559,9 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
     return;
   }
   switch (prop_id) {
+    case PROP_THREADS:
+      self->threads = g_value_get_uint (value);
+      break;
     case PROP_MODEL:
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
@@ -590,6 +605,9 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
+    case PROP_THREADS:
+      g_value_set_uint (value, self->threads);
+      break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
       break;
@@ -710,6 +728,7 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "patch size; the output frames have this height. 0: to the bottom "
           "edge. Changeable only in the NULL state",
           0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id",
           "Identifier of the loaded model (ct_model_id); NULL until READY",

@@ -26,6 +26,7 @@ enum {
   PROP_DEVICE,
   PROP_DTYPE,
   PROP_MODEL_ID,
+  PROP_THREADS,
   PROP_WINDOW,
 };
 
@@ -39,11 +40,13 @@ struct _GstCoordTokEnc {
   /* properties (object lock) */
   gchar *model_path;
   GstCoordTokDevice device;
+  guint threads;
   GstCoordTokDType dtype;
 
   /* READY and up */
   CtModel *model;
   CtSession *session;
+  guint threads_applied;         /* streaming thread's copy */
 
   /* streaming */
   GstVideoInfo info;
@@ -113,6 +116,14 @@ push_window (GstCoordTokEnc * self)
 
   ct_pad_window (c, self->video, n);
   t0 = g_get_monotonic_time ();
+  {
+    guint th;
+    GST_OBJECT_LOCK (self);
+    th = self->threads;
+    GST_OBJECT_UNLOCK (self);
+    gst_coordtok_apply_threads (GST_ELEMENT (self), self->session, th,
+        &self->threads_applied);
+  }
   if (!ct_session_encode (self->session, self->video, n, self->z, NULL, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
         ("CoordTok encoding failed: %s", err->message), (NULL));
@@ -454,6 +465,7 @@ start (GstCoordTokEnc * self)
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
+  self->threads_applied = 0;    /* a new session starts automatic */
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -536,6 +548,9 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
     return;
   }
   switch (prop_id) {
+    case PROP_THREADS:
+      self->threads = g_value_get_uint (value);
+      break;
     case PROP_MODEL:
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
@@ -561,6 +576,9 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
+    case PROP_THREADS:
+      g_value_set_uint (value, self->threads);
+      break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
       break;
@@ -624,6 +642,7 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
           "NULL state",
           GST_TYPE_COORDTOK_DTYPE, DEFAULT_DTYPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id",
           "Identifier of the loaded model (ct_model_id: first 16 hex digits of "

@@ -124,6 +124,10 @@ void ct_session_free (CtSession *s);
 CtDevice ct_session_device (const CtSession *s);
 const char *ct_session_device_name (const CtSession *s);
 CtModel *ct_session_model (const CtSession *s);
+/* CPU threads per call: n > 0 fixed, 0 automatic (the default: all cores,
+ * one fewer while a busy neighbour makes that faster; see
+ * src/cpu/threads.h).  No effect on CUDA sessions. */
+void ct_session_set_threads (CtSession *s, int n);
 
 /* Optional intermediates for checking against the reference. */
 typedef struct {

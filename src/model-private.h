@@ -82,6 +82,8 @@ typedef struct {
    * (coords/out stacked); NULL: the session calls decode per sequence. */
   gboolean (*decode_seqs) (void *ctx, const float *z, const float *coords,
       int n_seq, int seq, float *out, float *embedding, GError **error);
+  /* Optional: host threads per call (0: automatic); NULL: not applicable. */
+  void (*set_threads) (void *ctx, int n);
 } CtBackendOps;
 
 #define CT_CUDA_BACKEND_SYMBOL "ct_cuda_backend_ops"

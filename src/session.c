@@ -114,6 +114,13 @@ ct_session_free (CtSession *s)
   g_free (s);
 }
 
+void
+ct_session_set_threads (CtSession *s, int n)
+{
+  if (s->ops->set_threads)
+    s->ops->set_threads (s->ctx, MAX (n, 0));
+}
+
 CtDevice ct_session_device (const CtSession *s) { return s->device; }
 const char *ct_session_device_name (const CtSession *s) { return s->ops->device_name (s->ctx); }
 CtModel *ct_session_model (const CtSession *s) { return s->model; }

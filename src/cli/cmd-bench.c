@@ -57,7 +57,7 @@ ct_cmd_bench (int argc, char **argv)
 {
   char *random_s = NULL, *device_s = NULL, *prec_s = NULL;
   gboolean random_l = FALSE, json = FALSE, no_encode = FALSE, no_decode = FALSE;
-  int runs = 3, slice = 0, queries = 0, warmup = 1, gemm = 0;
+  int runs = 3, slice = 0, queries = 0, warmup = 1, gemm = 0, threads = 0;
   GOptionEntry entries[] = {
     { "random", 0, 0, G_OPTION_ARG_STRING, &random_s, "Random weights: L or key=value,... over CoordTok-L (keys of docs/weights.md without 'coordtok.')", "CFG" },
     { "random-l", 0, 0, G_OPTION_ARG_NONE, &random_l, "Random CoordTok-L weights", NULL },
@@ -70,6 +70,7 @@ ct_cmd_bench (int argc, char **argv)
     { "no-encode", 0, 0, G_OPTION_ARG_NONE, &no_encode, "Skip the encoder", NULL },
     { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "Skip the decoder", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0: automatic, the default)", "N" },
     { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
     { NULL }
   };
@@ -79,7 +80,9 @@ ct_cmd_bench (int argc, char **argv)
   int ret = 1;
   CtModel *m = NULL;
   CtSession *s = NULL;
-  if (!g_option_context_parse (octx, &argc, &argv, &err)) {
+  if (g_option_context_parse (octx, &argc, &argv, &err) && threads < 0)
+    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "--threads must be 0 (automatic) or more");
+  if (err) {
     fprintf (stderr, "coordtok bench: %s\n", err->message);
     g_error_free (err);
     g_option_context_free (octx);
@@ -112,8 +115,15 @@ ct_cmd_bench (int argc, char **argv)
     m = ct_model_load (argc > 1 ? argv[1] : NULL, &err);
   if (!m || !(s = ct_session_new (m, dev, prec, &err)))
     goto fail;
+  ct_session_set_threads (s, threads);
 
   const CtConfig *c = ct_model_config (m);
+  char threads_s[32];
+  if (threads > 0)
+    g_snprintf (threads_s, sizeof threads_s, "%d", threads);
+  else
+    g_snprintf (threads_s, sizeof threads_s, "auto (max %s)",
+        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "all cores");
   int window_q = ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c);
   if (queries <= 0)
     queries = window_q;
@@ -172,14 +182,14 @@ ct_cmd_bench (int argc, char **argv)
         "\"slice\": %d, \"decode_ms\": %.3f, \"decode_gflops\": %.3f, "
         "\"window_ms\": %.3f}\n",
         ct_model_id (m), ct_session_device_name (s), ct_cpu_kernels_name (),
-        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", runs,
+        threads_s, runs,
         no_encode ? 0 : enc_ms, no_encode ? 0 : enc_f / enc_ms / 1e6, queries, slice,
         no_decode ? 0 : dec_ms, no_decode ? 0 : dec_f / dec_ms / 1e6,
         (no_encode ? 0 : enc_ms) + (no_decode ? 0 : dec_ms) * window_q / queries);
   } else {
     printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
         ct_session_device_name (s), runs, warmup);
-    printf ("cpu kernels: %s\n", ct_cpu_kernels_name ());
+    printf ("cpu kernels: %s, threads: %s\n", ct_cpu_kernels_name (), threads_s);
     if (!no_encode)
       printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
           enc_f / enc_ms / 1e6, enc_f / 1e9);

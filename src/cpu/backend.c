@@ -49,6 +49,8 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
     *slots[i] = p;
     p += (sizes[i] + 15) & ~(gsize) 15;
   }
+  ct_thread_policy_init (&ctx->enc_threads, 0);
+  ct_thread_policy_init (&ctx->dec_threads, 0);
   return ctx;
 }
 
@@ -98,13 +100,58 @@ cpu_device_name (void *ctx)
   return "cpu";
 }
 
+static void
+cpu_set_threads (void *vctx, int n)
+{
+  CtCpuContext *ctx = vctx;
+  ct_thread_policy_init (&ctx->enc_threads, n);
+  ct_thread_policy_init (&ctx->dec_threads, n);
+}
+
+/* The backend's calls, each under its thread policy (cpu/threads.h). */
+static gboolean
+cpu_encode (void *vctx, const float *video, int n_frames, float *z,
+    CtEncodeTrace *trace, GError **error)
+{
+  CtCpuContext *ctx = vctx;
+  gint64 t0 = ct_thread_policy_begin (&ctx->enc_threads);
+  gboolean ok = ct_cpu_encode (ctx, video, n_frames, z, trace, error);
+  ct_thread_policy_end (&ctx->enc_threads, t0, ok ? ct_config_encode_flops (ctx->config) : 0);
+  return ok;
+}
+
+static gboolean
+cpu_decode (void *vctx, const float *z, const float *coords, int n, float *out,
+    float *embedding, GError **error)
+{
+  CtCpuContext *ctx = vctx;
+  gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
+  gboolean ok = ct_cpu_decode (ctx, z, coords, n, out, embedding, error);
+  ct_thread_policy_end (&ctx->dec_threads, t0,
+      ok ? ct_config_decode_flops (ctx->config, n, n) : 0);
+  return ok;
+}
+
+static gboolean
+cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
+    int seq, float *out, float *embedding, GError **error)
+{
+  CtCpuContext *ctx = vctx;
+  gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
+  gboolean ok = ct_cpu_decode_seqs (ctx, z, coords, n_seq, seq, out, embedding, error);
+  ct_thread_policy_end (&ctx->dec_threads, t0,
+      ok ? ct_config_decode_flops (ctx->config, (gint64) n_seq * seq, seq) : 0);
+  return ok;
+}
+
 const CtBackendOps ct_cpu_backend_ops = {
   .name = "cpu",
   .probe = cpu_probe,
   .create = cpu_create,
   .destroy = cpu_destroy,
-  .encode = ct_cpu_encode,
-  .decode = ct_cpu_decode,
-  .decode_seqs = ct_cpu_decode_seqs,
+  .encode = cpu_encode,
+  .decode = cpu_decode,
+  .decode_seqs = cpu_decode_seqs,
   .device_name = cpu_device_name,
+  .set_threads = cpu_set_threads,
 };

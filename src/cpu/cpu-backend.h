@@ -4,6 +4,7 @@
 #define CT_CPU_BACKEND_H
 
 #include "cpu/ops.h"
+#include "cpu/threads.h"
 
 typedef struct {
   float *patches;    /* (Nv, 3*et*ep*ep) */
@@ -30,6 +31,8 @@ typedef struct {
   CtCpuEncodeBuffers enc;
   float *enc_block;  /* one allocation behind enc */
   CtCpuDecodeBuffers dec;
+  /* thread counts, chosen per kind of call (their rates differ) */
+  CtThreadPolicy enc_threads, dec_threads;
 } CtCpuContext;
 
 gboolean ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error);

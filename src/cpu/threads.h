@@ -1,0 +1,43 @@
+/* cpu/threads.h - how many threads one CPU call uses.
+ *
+ * Fixed (a `threads` property, `--threads`), or automatic: all the cores,
+ * fewer while that is measured to be faster.  On a machine shared with
+ * other busy processes (the other elements of a pipeline, a second
+ * program), a parallel region waits for its slowest thread, so a thread
+ * that shares its core with a busy neighbour slows every region down;
+ * running one thread fewer then beats running them all.  The policy times
+ * each call (seconds per FLOP, per kind of call), and when the current
+ * count has become slower than the best it has shown, it tries one thread
+ * fewer; while below the maximum it tries one more every few calls, to
+ * come back when the neighbour leaves.  In a quiet machine it never
+ * probes, so it costs nothing.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CT_CPU_THREADS_H
+#define CT_CPU_THREADS_H
+
+#include <glib.h>
+
+#define CT_THREADS_MAX 256
+
+typedef struct {
+  int fixed;              /* > 0: always this many */
+  int max;                /* automatic: at most this many */
+  int current;            /* the count in use */
+  int probing;            /* 0, or the count being tried for one call */
+  int calls;              /* calls since the last probe */
+  double ema[CT_THREADS_MAX + 1];   /* seconds per GFLOP, per count (0: none) */
+  double best[CT_THREADS_MAX + 1];  /* the best ema seen, per count */
+} CtThreadPolicy;
+
+/* n > 0: fixed count; 0: automatic over 1..max (max: OMP_NUM_THREADS or
+ * the processors available). */
+void ct_thread_policy_init (CtThreadPolicy *p, int n);
+/* Sets the calling thread's OpenMP (and so OpenBLAS) thread count for the
+ * next call; returns the start time (monotonic, microseconds). */
+gint64 ct_thread_policy_begin (CtThreadPolicy *p);
+/* Records the call that began at t0 and did `flops` of work. */
+void ct_thread_policy_end (CtThreadPolicy *p, gint64 t0, double flops);
+/* The count the next call would use (for logs and benchmarks). */
+int ct_thread_policy_current (const CtThreadPolicy *p);
+
+#endif
