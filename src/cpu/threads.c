@@ -5,9 +5,8 @@
 #include <omp.h>
 
 #define EMA_WEIGHT 0.3          /* of the newest call */
-#define SLOWER 1.2              /* "slower than its best": 20% */
 #define BETTER 0.95             /* a probe must be 5% faster to win */
-#define PROBE_UP_EVERY 16       /* calls between tries of one thread more */
+#define PROBE_EVERY 16          /* calls between probes (the 2nd call is one) */
 
 void
 ct_thread_policy_init (CtThreadPolicy *p, int n)
@@ -28,21 +27,20 @@ ct_thread_policy_current (const CtThreadPolicy *p)
 gint64
 ct_thread_policy_begin (CtThreadPolicy *p)
 {
-  if (!p->fixed && !p->probing && p->current < p->max &&
-      ++p->calls >= PROBE_UP_EVERY) {
-    p->probing = p->current + 1;
-    p->calls = 0;
+  if (!p->fixed && p->max > 1 && !p->probing) {
+    p->calls++;
+    if (p->calls == 2 || p->calls % PROBE_EVERY == 0) {
+      /* alternate: one thread fewer, one more (where there is room) */
+      gboolean down = (p->calls / PROBE_EVERY) % 2 == 0;
+      if (down && p->current == 1)
+        down = FALSE;
+      if (!down && p->current == p->max)
+        down = TRUE;
+      p->probing = down ? p->current - 1 : p->current + 1;
+    }
   }
   omp_set_num_threads (ct_thread_policy_current (p));
   return g_get_monotonic_time ();
-}
-
-static void
-record (CtThreadPolicy *p, int n, double spg)
-{
-  p->ema[n] = p->ema[n] > 0 ? (1 - EMA_WEIGHT) * p->ema[n] + EMA_WEIGHT * spg : spg;
-  if (p->best[n] == 0 || p->ema[n] < p->best[n])
-    p->best[n] = p->ema[n];
 }
 
 void
@@ -54,18 +52,13 @@ ct_thread_policy_end (CtThreadPolicy *p, gint64 t0, double flops)
   if (p->probing) {
     int n = p->probing;
     p->probing = 0;
-    /* a probe is one call: compare it with the current count's average */
-    if (spg < BETTER * p->ema[p->current]) {
-      p->ema[n] = spg;
+    /* one call against the current count's average */
+    if (p->ema[p->current] > 0 && spg < BETTER * p->ema[p->current]) {
       p->current = n;
+      p->ema[n] = spg;
     }
-    p->calls = 0;
     return;
   }
-  record (p, p->current, spg);
-  /* slower than this count has been: try one thread fewer next */
-  if (p->current > 1 && p->ema[p->current] > SLOWER * p->best[p->current]) {
-    p->probing = p->current - 1;
-    p->best[p->current] = p->ema[p->current];   /* probe again only if it worsens */
-  }
+  int n = p->current;
+  p->ema[n] = p->ema[n] > 0 ? (1 - EMA_WEIGHT) * p->ema[n] + EMA_WEIGHT * spg : spg;
 }

@@ -19,8 +19,17 @@ torch side runs in a child process with OMP_NUM_THREADS, OPENBLAS_NUM_THREADS
 and torch.set_num_threads all set; --torch-sweep also tries the other splits
 (torch 1 / BLAS 2, torch 2 / BLAS 1) and keeps PyTorch's best.
 
+onnxruntime (--ort-python PY): the same PyTorch model exported to ONNX
+(opset 17; exports cached under /tmp/coordtok-onnx-*), intra-op threads =
+--threads, its outputs checked against PyTorch's; columns "ort ms" and
+"vs ort" (onnxruntime time / engine time: above 1 means the engine is
+faster).  Set it up once:
+    python3 -m venv --system-site-packages /tmp/ortvenv
+    /tmp/ortvenv/bin/pip install onnxruntime onnx     # keeps Debian's numpy
+
 Usage: tests/bench/bench_cpu_vs_torch.py [--coordtok build/src/cli/coordtok]
        [--runs 3] [--threads 2] [--only encode,dec1024,dec4096] [--json out.json]
+       [--ort-python /tmp/ortvenv/bin/python]
 """
 import argparse
 import json
@@ -59,6 +68,68 @@ print(json.dumps({"ms": statistics.median(times), "all": times}))
 '''
 
 
+# onnxruntime on the same PyTorch model, exported to ONNX (opset 17) once
+# per configuration and kind (encode; decode with a dynamic query count),
+# run with intra-op threads = the engine's, outputs checked against PyTorch.
+ORT_CHILD = r'''
+import json, os, sys, time, statistics
+sys.path.insert(0, os.path.join(sys.argv[1], "src", "train"))
+import numpy as np, torch, onnxruntime as ort
+torch.set_num_threads(1)
+from coordtok_model import CoordTok, CoordTokConfig, patch_coords
+cfg = CoordTokConfig(**json.loads(sys.argv[2]))
+what, runs, threads, cache = sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+torch.manual_seed(0)
+model = CoordTok(cfg).eval()
+class Enc(torch.nn.Module):
+    def __init__(s, m): super().__init__(); s.m = m
+    def forward(s, video): return s.m.encode(video, cfg.T)
+class Dec(torch.nn.Module):
+    def __init__(s, m): super().__init__(); s.m = m
+    def forward(s, a, b, c, coords): return s.m.decode((a, b, c), coords)
+with torch.no_grad():
+    video = torch.rand(1, cfg.T, cfg.H, cfg.W, 3) * 2 - 1
+    planes = model.encode(video, cfg.T)
+    os.makedirs(cache, exist_ok=True)
+    if what == "encode":
+        path, inputs = os.path.join(cache, "encode.onnx"), {"video": video.numpy()}
+        if not os.path.exists(path):
+            torch.onnx.export(Enc(model), (video,), path, input_names=["video"],
+                              output_names=["z_xy", "z_yt", "z_xt"], opset_version=17)
+        ref = [p.numpy() for p in planes]
+    else:
+        n = int(what[3:])
+        coords = patch_coords(cfg)[:n].unsqueeze(0)
+        path = os.path.join(cache, "decode.onnx")
+        inputs = {"z_xy": planes[0].numpy(), "z_yt": planes[1].numpy(), "z_xt": planes[2].numpy(),
+                  "coords": coords.numpy()}
+        if not os.path.exists(path):
+            torch.onnx.export(Dec(model), (*planes, coords), path,
+                              input_names=["z_xy", "z_yt", "z_xt", "coords"], output_names=["patches"],
+                              dynamic_axes={"coords": {1: "n"}, "patches": {1: "n"}}, opset_version=17)
+        ref = [model.decode(planes, coords).numpy()]
+so = ort.SessionOptions()
+so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+out = sess.run(None, inputs)
+err = max(float(np.abs(o - r).max()) for o, r in zip(out, ref))
+times = []
+for _ in range(runs):
+    t0 = time.perf_counter(); sess.run(None, inputs); times.append((time.perf_counter() - t0) * 1e3)
+print(json.dumps({"ms": statistics.median(times), "all": times, "max_abs_err_vs_torch": err,
+                  "version": ort.__version__}))
+'''
+
+
+def run_ort(python, cfg, what, runs, threads):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    cache = os.path.join("/tmp", "coordtok-onnx-" + str(abs(hash(json.dumps(cfg, sort_keys=True)))))
+    out = subprocess.run([python, "-c", ORT_CHILD, ROOT, json.dumps(cfg), what, str(runs), str(threads),
+                          cache], env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run_torch(cfg, what, runs, torch_threads, blas_threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(torch_threads), MKL_NUM_THREADS=str(torch_threads),
                OPENBLAS_NUM_THREADS=str(blas_threads), CT_TORCH_THREADS=str(torch_threads))
@@ -91,6 +162,8 @@ def main():
     ap.add_argument("--only", default="encode,dec256,dec1024,dec4096")
     ap.add_argument("--torch-sweep", action="store_true")
     ap.add_argument("--json", help="write results here too")
+    ap.add_argument("--ort-python", help="a python with onnxruntime (e.g. a venv made with "
+                    "--system-site-packages): adds onnxruntime as a second reference")
     a = ap.parse_args()
 
     cfg = {}
@@ -107,14 +180,26 @@ def main():
     gemm = json.loads(subprocess.run([a.coordtok, "bench", "--gemm", "2048", "--runs", "3", "--json"], env=env,
                                      check=True, capture_output=True, text=True).stdout)["gemm_gflops"]
     print(f"# fp32 GEMM ceiling (OpenBLAS sgemm 2048^3, {a.threads} threads): {gemm:.1f} GFLOP/s")
-    print(f"{'what':10s} {'torch ms':>10s} {'engine ms':>10s} {'ratio':>7s} {'engine GFLOP/s':>15s} {'of ceiling':>10s}")
+    kernels = subprocess.run([a.coordtok, "bench", "--random", "T=16,H=32,W=32,enc_pt=4,enc_pxy=8,enc_dim=64,"
+                              "enc_heads=4,enc_vit_layers=1,enc_cross_layers=1,dec_dim=64,dec_heads=4,"
+                              "dec_layers=1,rxy=8,rt=8,channels=4,qxy=4,qt=4,dec_pxy=4,default_slice=64",
+                              "--runs", "1", "--no-decode"], env=env, check=True, capture_output=True,
+                             text=True).stdout
+    kline = [l for l in kernels.splitlines() if l.startswith("cpu kernels")]
+    print(f"# engine {kline[0] if kline else ''}")
+    ort_hdr = f" {'ort ms':>9s} {'vs ort':>7s}" if a.ort_python else ""
+    print(f"{'what':10s} {'torch ms':>10s}{ort_hdr} {'engine ms':>10s} {'vs torch':>8s} {'engine GFLOP/s':>15s} {'of ceiling':>10s}")
     results = []
     for what in a.only.split(","):
         best_torch = min(run_torch(cfg, what, a.runs, t, b) for t, b in splits)
+        ort_r = run_ort(a.ort_python, cfg, what, a.runs, a.threads) if a.ort_python else None
         eng_ms, gflops = run_engine(a.coordtok, cfg_arg, what, a.runs, a.threads)
         ratio = best_torch / eng_ms
-        print(f"{what:10s} {best_torch:10.0f} {eng_ms:10.0f} {ratio:6.2f}x {gflops:15.1f} {gflops / gemm:9.0%}", flush=True)
-        results.append(dict(what=what, torch_ms=best_torch, engine_ms=eng_ms, ratio=ratio, engine_gflops=gflops))
+        ort_col = f" {ort_r['ms']:9.0f} {ort_r['ms'] / eng_ms:6.2f}x" if ort_r else ""
+        print(f"{what:10s} {best_torch:10.0f}{ort_col} {eng_ms:10.0f} {ratio:7.2f}x {gflops:15.1f} {gflops / gemm:9.0%}"
+              + (f"   (ort max|err| vs torch {ort_r['max_abs_err_vs_torch']:.1e})" if ort_r else ""), flush=True)
+        results.append(dict(what=what, torch_ms=best_torch, engine_ms=eng_ms, ratio=ratio, engine_gflops=gflops,
+                            ort=ort_r))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(gemm_gflops=gemm, threads=a.threads, config=cfg_arg, runs=a.runs, results=results,
