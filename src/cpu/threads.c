@@ -27,6 +27,13 @@ ct_thread_policy_current (const CtThreadPolicy *p)
 gint64
 ct_thread_policy_begin (CtThreadPolicy *p)
 {
+  omp_set_num_threads (ct_thread_policy_next (p));
+  return g_get_monotonic_time ();
+}
+
+int
+ct_thread_policy_next (CtThreadPolicy *p)
+{
   if (!p->fixed && p->max > 1 && !p->probing) {
     p->calls++;
     if (p->calls == 2 || p->calls % PROBE_EVERY == 0) {
@@ -39,16 +46,21 @@ ct_thread_policy_begin (CtThreadPolicy *p)
       p->probing = down ? p->current - 1 : p->current + 1;
     }
   }
-  omp_set_num_threads (ct_thread_policy_current (p));
-  return g_get_monotonic_time ();
+  return ct_thread_policy_current (p);
 }
 
 void
 ct_thread_policy_end (CtThreadPolicy *p, gint64 t0, double flops)
 {
-  if (p->fixed || flops <= 0)
+  if (flops > 0)
+    ct_thread_policy_record (p, (g_get_monotonic_time () - t0) / 1e6 / (flops / 1e9));
+}
+
+void
+ct_thread_policy_record (CtThreadPolicy *p, double spg)
+{
+  if (p->fixed)
     return;
-  double spg = (g_get_monotonic_time () - t0) / 1e6 / (flops / 1e9);
   if (p->probing) {
     int n = p->probing;
     p->probing = 0;

@@ -39,5 +39,9 @@ gint64 ct_thread_policy_begin (CtThreadPolicy *p);
 void ct_thread_policy_end (CtThreadPolicy *p, gint64 t0, double flops);
 /* The count the next call would use (for logs and benchmarks). */
 int ct_thread_policy_current (const CtThreadPolicy *p);
+/* The two halves of begin/end without the clock (tests): next picks the
+ * count of the next call, record takes its seconds per GFLOP. */
+int ct_thread_policy_next (CtThreadPolicy *p);
+void ct_thread_policy_record (CtThreadPolicy *p, double seconds_per_gflop);
 
 #endif

@@ -1,0 +1,55 @@
+/* test-threads.c - the automatic thread policy (src/cpu/threads.c) against
+ * simulated machines: it must leave the full count when a busy neighbour
+ * makes it slower, come back when the neighbour leaves, stay put on a quiet
+ * machine (probing one call in 16), and never move when fixed.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/threads.h"
+
+#include <glib.h>
+
+/* seconds per GFLOP of each thread count on the simulated machine */
+static int
+run (CtThreadPolicy *p, const double *cost, int calls, int *probes)
+{
+  for (int i = 0; i < calls; i++) {
+    int cur = p->current, n = ct_thread_policy_next (p);
+    if (probes && n != cur)
+      (*probes)++;
+    ct_thread_policy_record (p, cost[n]);
+  }
+  return p->current;
+}
+
+static void
+test_policy (void)
+{
+  CtThreadPolicy p;
+  ct_thread_policy_init (&p, 0);
+  p.max = p.current = 4;          /* a 4-core machine, whatever runs this */
+  double quiet[] = { 0, 4.0, 2.0, 1.4, 1.0 };
+  double loaded[] = { 0, 4.0, 2.0, 1.4, 30.0 };   /* 4 threads hit the neighbour */
+  int probes = 0;
+  g_assert_cmpint (run (&p, quiet, 160, &probes), ==, 4);
+  g_assert_cmpint (probes, <=, 160 / 16 + 1);
+  g_assert_cmpint (run (&p, loaded, 40, NULL), ==, 3);
+  g_assert_cmpint (run (&p, quiet, 40, NULL), ==, 4);
+  /* fixed: never moves, never probes */
+  ct_thread_policy_init (&p, 2);
+  probes = 0;
+  g_assert_cmpint (run (&p, loaded, 100, &probes), ==, 2);
+  g_assert_cmpint (probes, ==, 0);
+  /* a single core: nothing to choose */
+  ct_thread_policy_init (&p, 0);
+  p.max = p.current = 1;
+  probes = 0;
+  g_assert_cmpint (run (&p, quiet, 50, &probes), ==, 1);
+  g_assert_cmpint (probes, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/threads/policy", test_policy);
+  return g_test_run ();
+}
