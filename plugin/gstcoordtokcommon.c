@@ -61,21 +61,36 @@ gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
 {
   g_object_class_install_property (klass, prop_id,
       g_param_spec_uint ("threads", "Threads",
-          "CPU threads for the model (0 = automatic: all cores, one fewer "
-          "while other busy processes make that faster). Changeable at any "
-          "time; applies from the next window",
+          "CPU threads for the model. 0 = automatic: all cores; in a live "
+          "pipeline, one fewer while other busy processes make that faster "
+          "(outputs may then differ in the last bits between runs). "
+          "Changeable at any time; applies from the next window",
           0, 256, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 }
 
-void
-gst_coordtok_apply_threads (GstElement * element, CtSession * session,
-    guint wanted, guint * applied)
+static gboolean
+upstream_is_live (GstPad * sinkpad)
 {
-  if (wanted == *applied)
+  GstQuery *q = gst_query_new_latency ();
+  gboolean live = FALSE;
+  if (gst_pad_peer_query (sinkpad, q))
+    gst_query_parse_latency (q, &live, NULL, NULL);
+  gst_query_unref (q);
+  return live;
+}
+
+void
+gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
+    CtSession * session, guint wanted, gint * applied)
+{
+  gint engine = wanted > 0 ? (gint) wanted :
+      upstream_is_live (sinkpad) ? CT_THREADS_ADAPTIVE : 0;
+  if (engine == *applied)
     return;
-  GST_INFO_OBJECT (element, "threads: %u%s", wanted, wanted ? "" : " (automatic)");
-  ct_session_set_threads (session, (int) wanted);
-  *applied = wanted;
+  GST_INFO_OBJECT (element, "threads: %s", engine > 0 ? "fixed count" :
+      engine == 0 ? "all cores (not live)" : "adaptive (live pipeline)");
+  ct_session_set_threads (session, engine);
+  *applied = engine;
 }
 
 static GstCaps *

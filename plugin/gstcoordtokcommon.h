@@ -60,10 +60,15 @@ gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
  * space (H, W, 3).  Same arithmetic as ct_rgb8_to_model/ct_model_to_rgb8. */
 /* The `threads` property both elements share (0 = automatic). */
 void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id);
-/* Applies a changed `threads` value to the session from the streaming
- * thread (the engine's thread count is per calling thread). */
-void gst_coordtok_apply_threads (GstElement * element, CtSession * session,
-    guint wanted, guint * applied);
+/* Applies the `threads` property to the session, from the streaming thread
+ * (the engine's thread count is per calling thread), before each window:
+ * N > 0 is N threads; 0 is all cores, adaptive (one fewer while a busy
+ * neighbour makes that faster) when the pipeline upstream of `sinkpad` is
+ * live, fixed (bit-reproducible output) when it is not.  *applied caches
+ * the engine setting (start it at GST_COORDTOK_THREADS_UNSET). */
+#define GST_COORDTOK_THREADS_UNSET G_MININT
+void gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
+    CtSession * session, guint wanted, gint * applied);
 
 void gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst);
 void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,

@@ -51,7 +51,7 @@ struct _GstCoordTokDec {
   /* READY and up */
   CtModel *model;
   CtSession *session;
-  guint threads_applied;         /* streaming thread's copy */
+  gint threads_applied;          /* engine setting last applied */
   float *z, *out;
   gsize z_cap;
   CtTokensFrameTime *times;
@@ -318,8 +318,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     GST_OBJECT_LOCK (self);
     th = self->threads;
     GST_OBJECT_UNLOCK (self);
-    gst_coordtok_apply_threads (GST_ELEMENT (self), self->session, th,
-        &self->threads_applied);
+    gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
+        th, &self->threads_applied);
   }
   if (!ct_session_rasterize_region (self->session, self->z, h.n_frames, slice,
           &region, self->out, &err)) {
@@ -478,7 +478,7 @@ start (GstCoordTokDec * self)
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
-  self->threads_applied = 0;    /* a new session starts automatic */
+  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }

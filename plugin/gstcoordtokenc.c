@@ -46,7 +46,7 @@ struct _GstCoordTokEnc {
   /* READY and up */
   CtModel *model;
   CtSession *session;
-  guint threads_applied;         /* streaming thread's copy */
+  gint threads_applied;          /* engine setting last applied */
 
   /* streaming */
   GstVideoInfo info;
@@ -121,8 +121,8 @@ push_window (GstCoordTokEnc * self)
     GST_OBJECT_LOCK (self);
     th = self->threads;
     GST_OBJECT_UNLOCK (self);
-    gst_coordtok_apply_threads (GST_ELEMENT (self), self->session, th,
-        &self->threads_applied);
+    gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
+        th, &self->threads_applied);
   }
   if (!ct_session_encode (self->session, self->video, n, self->z, NULL, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
@@ -465,7 +465,7 @@ start (GstCoordTokEnc * self)
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
-  self->threads_applied = 0;    /* a new session starts automatic */
+  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }

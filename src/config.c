@@ -322,6 +322,17 @@ ct_config_infer (CtConfig *c, CtShapeLookup lookup, void *user,
   c->enc_vit_layers = count_layers (lookup, user, "encoder.encoder.layers.%d.norm1.weight");
   c->enc_cross_layers = count_layers (lookup, user, "encoder.transformer.layers.%d.norm1.weight");
   c->dec_layers = count_layers (lookup, user, "decoder.transformer.layers.%d.norm1.weight");
+  /* Head counts are not in any shape.  CoordTok-L's layout (width 1024)
+   * has 16; for any other width a guess would be silent and wrong (the
+   * golden tiny model has 4), so it is refused with what to do. */
+  if ((enc_heads <= 0 && c->enc_dim != 1024) || (dec_heads <= 0 && c->dec_dim != 1024)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
+        "the weights do not say how many attention heads the model has (widths: "
+        "encoder %d, decoder %d; only CoordTok-L's 1024 implies 16): give them with "
+        "'coordtok convert --enc-heads N --dec-heads N' (which writes them into the "
+        "file), or COORDTOK_ENC_HEADS / COORDTOK_DEC_HEADS", c->enc_dim, c->dec_dim);
+    return FALSE;
+  }
   c->enc_heads = enc_heads > 0 ? enc_heads : 16;
   c->dec_heads = dec_heads > 0 ? dec_heads : 16;
   c->enc_vit_eps = 1e-5f;

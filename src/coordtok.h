@@ -124,9 +124,13 @@ void ct_session_free (CtSession *s);
 CtDevice ct_session_device (const CtSession *s);
 const char *ct_session_device_name (const CtSession *s);
 CtModel *ct_session_model (const CtSession *s);
-/* CPU threads per call: n > 0 fixed, 0 automatic (the default: all cores,
- * one fewer while a busy neighbour makes that faster; see
- * src/cpu/threads.h).  No effect on CUDA sessions. */
+/* CPU threads per call: n > 0 that many; 0 (the default) all cores (or
+ * OMP_NUM_THREADS); CT_THREADS_ADAPTIVE all cores, but one fewer while a
+ * busy neighbour makes that faster (src/cpu/threads.h).  OpenBLAS sums in
+ * a different order for another thread count, so outputs are bit for bit
+ * reproducible only with a fixed count; adaptive is for live streams, where
+ * keeping up matters more than the last bit.  No effect on CUDA sessions. */
+#define CT_THREADS_ADAPTIVE (-1)
 void ct_session_set_threads (CtSession *s, int n);
 
 /* Optional intermediates for checking against the reference. */

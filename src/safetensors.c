@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "safetensors.h"
 #include "coordtok.h"
+#include "file-kind.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -322,6 +323,26 @@ fail:
   return FALSE;
 }
 
+/* parse(), and when it refuses a file that is recognisably something else
+ * (a video, a .pth), a message that says what it is and what to do; such a
+ * file could in principle start like a safetensors length, so this is only
+ * asked after the file was refused. */
+static gboolean
+parse_or_advise (CtSafetensors *st, const char *what, GError **error)
+{
+  GError *e = NULL;
+  if (parse (st, what, &e))
+    return TRUE;
+  const char *advice = ct_file_kind_advice (st->bytes, st->size);
+  if (advice) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "%s: not a safetensors weight file: %s", what, advice);
+    g_error_free (e);
+  } else
+    g_propagate_error (error, e);
+  return FALSE;
+}
+
 CtSafetensors *
 ct_safetensors_open (const char *path, GError **error)
 {
@@ -338,7 +359,7 @@ ct_safetensors_open (const char *path, GError **error)
   st->size = g_mapped_file_get_length (mf);
   if (!st->bytes)
     st->size = 0;
-  if (!parse (st, path, error)) {
+  if (!parse_or_advise (st, path, error)) {
     ct_safetensors_close (st);
     return NULL;
   }
@@ -351,7 +372,7 @@ ct_safetensors_open_memory (const guint8 *data, gsize size, GError **error)
   CtSafetensors *st = g_new0 (CtSafetensors, 1);
   st->bytes = data;
   st->size = size;
-  if (!parse (st, "safetensors buffer", error)) {
+  if (!parse_or_advise (st, "safetensors buffer", error)) {
     ct_safetensors_close (st);
     return NULL;
   }

@@ -118,7 +118,7 @@ void
 ct_session_set_threads (CtSession *s, int n)
 {
   if (s->ops->set_threads)
-    s->ops->set_threads (s->ctx, MAX (n, 0));
+    s->ops->set_threads (s->ctx, n < 0 ? CT_THREADS_ADAPTIVE : n);
 }
 
 CtDevice ct_session_device (const CtSession *s) { return s->device; }

@@ -70,7 +70,7 @@ ct_cmd_bench (int argc, char **argv)
     { "no-encode", 0, 0, G_OPTION_ARG_NONE, &no_encode, "Skip the encoder", NULL },
     { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "Skip the decoder", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0: automatic, the default)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0: all cores, the default; -1: adaptive, as in live pipelines)", "N" },
     { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
     { NULL }
   };
@@ -80,8 +80,8 @@ ct_cmd_bench (int argc, char **argv)
   int ret = 1;
   CtModel *m = NULL;
   CtSession *s = NULL;
-  if (g_option_context_parse (octx, &argc, &argv, &err) && threads < 0)
-    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "--threads must be 0 (automatic) or more");
+  if (g_option_context_parse (octx, &argc, &argv, &err) && threads < -1)
+    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "--threads must be -1 (adaptive), 0 (all cores) or a count");
   if (err) {
     fprintf (stderr, "coordtok bench: %s\n", err->message);
     g_error_free (err);
@@ -122,8 +122,8 @@ ct_cmd_bench (int argc, char **argv)
   if (threads > 0)
     g_snprintf (threads_s, sizeof threads_s, "%d", threads);
   else
-    g_snprintf (threads_s, sizeof threads_s, "auto (max %s)",
-        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "all cores");
+    g_snprintf (threads_s, sizeof threads_s, "%s %s", threads < 0 ? "adaptive, max" : "all:",
+        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "cores");
   int window_q = ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c);
   if (queries <= 0)
     queries = window_q;

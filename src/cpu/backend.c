@@ -49,7 +49,7 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
     *slots[i] = p;
     p += (sizes[i] + 15) & ~(gsize) 15;
   }
-  ct_thread_policy_init (&ctx->enc_threads, 0);
+  ct_thread_policy_init (&ctx->enc_threads, 0);     /* all cores, fixed */
   ct_thread_policy_init (&ctx->dec_threads, 0);
   return ctx;
 }

@@ -14,7 +14,7 @@ ct_thread_policy_init (CtThreadPolicy *p, int n)
   *p = (CtThreadPolicy) { 0 };
   int procs = omp_get_max_threads ();   /* OMP_NUM_THREADS, else the cores */
   p->max = CLAMP (procs, 1, CT_THREADS_MAX);
-  p->fixed = n > 0 ? MIN (n, CT_THREADS_MAX) : 0;
+  p->fixed = n > 0 ? MIN (n, CT_THREADS_MAX) : n == 0 ? p->max : 0;
   p->current = p->fixed ? p->fixed : p->max;
 }
 

@@ -1,7 +1,9 @@
 /* cpu/threads.h - how many threads one CPU call uses.
  *
- * Fixed (a `threads` property, `--threads`), or automatic: all the cores,
- * fewer while that is measured to be faster.  On a machine shared with
+ * Fixed (all the cores by default, or a `threads` property, `--threads`),
+ * or adaptive (ct_session_set_threads (s, CT_THREADS_ADAPTIVE), which the
+ * elements use in live pipelines): all the cores, fewer while that is
+ * measured to be faster.  On a machine shared with
  * other busy processes (the other elements of a pipeline, a second
  * program), a parallel region waits for its slowest thread, so a thread
  * that shares its core with a busy neighbour slows every region down;
@@ -29,8 +31,8 @@ typedef struct {
   double ema[CT_THREADS_MAX + 1];   /* seconds per GFLOP, per count (0: none) */
 } CtThreadPolicy;
 
-/* n > 0: fixed count; 0: automatic over 1..max (max: OMP_NUM_THREADS or
- * the processors available). */
+/* n > 0: that many; 0: max; < 0: adaptive over 1..max (max:
+ * OMP_NUM_THREADS or the processors available). */
 void ct_thread_policy_init (CtThreadPolicy *p, int n);
 /* Sets the calling thread's OpenMP (and so OpenBLAS) thread count for the
  * next call; returns the start time (monotonic, microseconds). */

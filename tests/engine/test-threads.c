@@ -24,7 +24,7 @@ static void
 test_policy (void)
 {
   CtThreadPolicy p;
-  ct_thread_policy_init (&p, 0);
+  ct_thread_policy_init (&p, -1);   /* adaptive */
   p.max = p.current = 4;          /* a 4-core machine, whatever runs this */
   double quiet[] = { 0, 4.0, 2.0, 1.4, 1.0 };
   double loaded[] = { 0, 4.0, 2.0, 1.4, 30.0 };   /* 4 threads hit the neighbour */
@@ -38,8 +38,13 @@ test_policy (void)
   probes = 0;
   g_assert_cmpint (run (&p, loaded, 100, &probes), ==, 2);
   g_assert_cmpint (probes, ==, 0);
-  /* a single core: nothing to choose */
+  /* the default: all cores, fixed */
   ct_thread_policy_init (&p, 0);
+  probes = 0;
+  g_assert_cmpint (run (&p, loaded, 100, &probes), ==, p.max);
+  g_assert_cmpint (probes, ==, 0);
+  /* a single core: nothing to choose */
+  ct_thread_policy_init (&p, -1);
   p.max = p.current = 1;
   probes = 0;
   g_assert_cmpint (run (&p, quiet, 50, &probes), ==, 1);

@@ -209,7 +209,7 @@ infer_refused (FakeTensor *ts, const char *what)
 {
   CtConfig c;
   GError *err = NULL;
-  g_assert_false (ct_config_infer (&c, fake_lookup, ts, 0, 0, &err));
+  g_assert_false (ct_config_infer (&c, fake_lookup, ts, 1, 1, &err));
   expect_error (err, what);
   g_clear_error (&err);
 }
