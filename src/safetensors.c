@@ -130,8 +130,19 @@ json_prescan (const char *s, gsize n, const char *what, GError **error)
         break;
       case '}':
       case ']':
-        if (depth > 0)
-          depth--;
+        if (depth > 0 && --depth == 0) {
+          /* the root object is closed: only the spaces that pad a header
+           * to 8 bytes may follow (json-glib leaks the parsed root when it
+           * meets trailing data) */
+          for (gsize k = i + 1; k < n; k++)
+            if (!g_ascii_isspace (s[k])) {
+              g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+                  "%s: header has data after its JSON object (byte %" G_GSIZE_FORMAT ")",
+                  what, k + 8);
+              return FALSE;
+            }
+          return TRUE;
+        }
         break;
       case ',':
         if (depth > 0 && open[depth] == '[' && ++items[depth] >= MAX_JSON_ARRAY) {

@@ -21,6 +21,7 @@ shift || true
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors checkpoint tokens parse)
 JOBS=${FUZZ_JOBS:-1}
+B=${FUZZ_BUILD:-build-fuzz}     # FUZZ_BUILD=dir: another build tree
 
 if ! command -v clang >/dev/null || \
     ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
@@ -29,34 +30,34 @@ if ! command -v clang >/dev/null || \
   $SUDO apt-get install -y --no-install-recommends clang libclang-rt-dev libomp-dev
 fi
 
-if [ ! -f build-fuzz/build.ninja ]; then
-  CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dfuzzing=true \
+if [ ! -f $B/build.ninja ]; then
+  CC=clang meson setup $B --buildtype=debugoptimized -Dfuzzing=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled -Dnative=false \
     -Dtests=enabled
 fi
 # the parse harness loads the (instrumented) plugin
-ninja -C build-fuzz plugin/libgstcoordtok.so \
+ninja -C $B plugin/libgstcoordtok.so \
   $(for h in "${HARNESSES[@]}"; do echo tests/fuzz/fuzz-$h; done)
 
-export GST_PLUGIN_PATH_1_0=$PWD/build-fuzz/plugin GST_PLUGIN_SYSTEM_PATH_1_0= \
-  GST_REGISTRY_FORK=no GST_REGISTRY=$PWD/build-fuzz/registry-fuzz.bin \
+export GST_PLUGIN_PATH_1_0=$PWD/$B/plugin GST_PLUGIN_SYSTEM_PATH_1_0= \
+  GST_REGISTRY_FORK=no GST_REGISTRY=$PWD/$B/registry-fuzz.bin \
   G_SLICE=always-malloc OMP_NUM_THREADS=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:suppressions=$PWD/tests/plugin/lsan-gst.supp
 
 run_one () {
   local h=$1
-  local work=build-fuzz/fuzz-corpus/$h art=build-fuzz/fuzz-artifacts/$h/
+  local work=$B/fuzz-corpus/$h art=$B/fuzz-artifacts/$h/
   mkdir -p "$work" "$art"
   cp -n tests/fuzz/corpus/$h/* "$work"/ 2>/dev/null || true
-  echo "fuzzing $h for ${SECONDS_EACH}s (log: build-fuzz/fuzz-$h.log)"
+  echo "fuzzing $h for ${SECONDS_EACH}s (log: $B/fuzz-$h.log)"
   # -rss_limit_mb: a single input that needs more than 2 GiB is a finding
-  build-fuzz/tests/fuzz/fuzz-$h -max_total_time="$SECONDS_EACH" -timeout=10 \
+  $B/tests/fuzz/fuzz-$h -max_total_time="$SECONDS_EACH" -timeout=10 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" \
-    "$work" > build-fuzz/fuzz-$h.log 2>&1 || \
-    echo "fuzz-$h stopped with a finding: see build-fuzz/fuzz-$h.log and $art"
+    "$work" > $B/fuzz-$h.log 2>&1 || \
+    echo "fuzz-$h stopped with a finding: see $B/fuzz-$h.log and $art"
   grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" \
-    build-fuzz/fuzz-$h.log | sed "s/^/  $h: /" || true
+    $B/fuzz-$h.log | sed "s/^/  $h: /" || true
 }
 
 running=0
