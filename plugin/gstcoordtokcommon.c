@@ -40,14 +40,26 @@ gst_coordtok_dtype_get_type (void)
 }
 
 gboolean
-gst_coordtok_open (const char *path, GstCoordTokDevice device, CtModel **model,
-    CtSession **session, GError **error)
+gst_coordtok_open (GstElement * element, const char *path,
+    GstCoordTokDevice device, CtModel ** model, CtSession ** session)
 {
-  CtModel *m = (path && *path) ? ct_model_load (path, error) : ct_model_load_default (error);
-  if (!m)
+  GError *err = NULL;
+  CtModel *m = (path && *path) ? ct_model_load (path, &err) : ct_model_load_default (&err);
+  if (!m) {
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ,
+        ("Could not open CoordTok model %s: %s", path && *path ? path : "(default)",
+            err->message), (NULL));
+    g_clear_error (&err);
     return FALSE;
-  CtSession *s = ct_session_new (m, (CtDevice) device, CT_PRECISION_FP32, error);
+  }
+  CtSession *s = ct_session_new (m, (CtDevice) device, CT_PRECISION_FP32, &err);
   if (!s) {
+    GEnumValue *v = g_enum_get_value (g_type_class_peek (GST_TYPE_COORDTOK_DEVICE), device);
+    GST_ELEMENT_ERROR (element, RESOURCE, FAILED,
+        ("Could not run CoordTok on device '%s': %s", v ? v->value_nick : "?",
+            err->message),
+        ("the model loaded; device=cpu (or auto, which falls back to the CPU) runs it without a GPU"));
+    g_clear_error (&err);
     ct_model_unref (m);
     return FALSE;
   }

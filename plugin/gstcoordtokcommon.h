@@ -35,10 +35,11 @@ GType gst_coordtok_device_get_type (void);
 #define GST_TYPE_COORDTOK_DTYPE (gst_coordtok_dtype_get_type ())
 GType gst_coordtok_dtype_get_type (void);
 
-/* Loads `path` (NULL/"": the default model) and opens a session on it.
- * Posts nothing; the caller turns the GError into an element error. */
-gboolean gst_coordtok_open (const char *path, GstCoordTokDevice device,
-    CtModel **model, CtSession **session, GError **error);
+/* Loads `path` (NULL/"": the default model) and starts a session on
+ * `device`; on failure posts the element error itself, naming what failed:
+ * the model file, or the device (a missing GPU is not the model's fault). */
+gboolean gst_coordtok_open (GstElement * element, const char *path,
+    GstCoordTokDevice device, CtModel ** model, CtSession ** session);
 
 /* Caps of a token stream: everything a consumer needs to interpret a buffer.
  * fps_n/fps_d: framerate of the source (0/1: variable). */

@@ -433,7 +433,6 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 static gboolean
 start (GstCoordTokDec * self)
 {
-  GError *err = NULL;
   CtModel *model;
   CtSession *session;
   gchar *path;
@@ -444,11 +443,7 @@ start (GstCoordTokDec * self)
   device = self->device;
   GST_OBJECT_UNLOCK (self);
 
-  if (!gst_coordtok_open (path, device, &model, &session, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("Could not open CoordTok model %s: %s", path ? path : "(default)",
-            err->message), (NULL));
-    g_clear_error (&err);
+  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, &model, &session)) {
     g_free (path);
     return FALSE;
   }

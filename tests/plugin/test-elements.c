@@ -582,6 +582,49 @@ GST_START_TEST (test_bad_model)
 }
 GST_END_TEST;
 
+/* A missing or unusable GPU is reported as the device's problem, with what
+ * to use instead, not as "Could not open CoordTok model" (issue #12).  On a
+ * machine with a usable GPU there is nothing to check. */
+GST_START_TEST (test_bad_device)
+{
+  const char *names[] = { "coordtokenc", "coordtokdec" };
+  GError *err = NULL;
+  CtModel *m = ct_model_load (tiny (), &err);
+  fail_unless (m != NULL);
+  CtSession *s = ct_session_new (m, CT_DEVICE_CUDA, CT_PRECISION_FP32, &err);
+  ct_model_unref (m);
+  if (s) {
+    ct_session_free (s);
+    return;
+  }
+  g_clear_error (&err);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    GstElement *e = gst_element_factory_make (names[i], NULL);
+    GstBus *bus = gst_bus_new ();
+    GstMessage *msg;
+    gchar *dbg = NULL;
+    gst_element_set_bus (e, bus);
+    gst_util_set_object_arg (G_OBJECT (e), "device", "cuda");
+    g_object_set (e, "model", tiny (), NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, &dbg);
+    fail_unless (strstr (err->message, "device 'cuda'") != NULL, "%s", err->message);
+    fail_unless (strstr (err->message, "Could not open CoordTok model") == NULL);
+    fail_unless (dbg && strstr (dbg, "device=cpu") != NULL);
+    g_clear_error (&err);
+    g_free (dbg);
+    gst_message_unref (msg);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (bus);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+  }
+}
+GST_END_TEST;
+
 /* ---- the decoder's bad input ------------------------------------------- */
 
 /* one token record (8 frames) and its caps, from the encoder */
@@ -1166,6 +1209,7 @@ coordtok_suite (void)
   tcase_add_test (tc, test_enc_latency);
   tcase_add_test (tc, test_states);
   tcase_add_test (tc, test_bad_model);
+  tcase_add_test (tc, test_bad_device);
   tcase_add_test (tc, test_dec_bad_input);
   tcase_add_test (tc, test_dec_model_mismatch_caps);
   tcase_add_test (tc, test_dec_frame_range);
