@@ -260,11 +260,14 @@ ct_cmd_golden (int argc, char **argv)
   if (tol <= 0)
     tol = dev == CT_DEVICE_CPU ? 1e-4 : 1e-3;
   if (kernels) {
-    if (!ct_cpu_kernels_supported (kernels)) {
+    gboolean ok = ct_cpu_kernels_supported (kernels);
+    if (!ok)
       printf ("skipped: this CPU cannot run the '%s' kernel set\n", kernels);
+    else
+      g_setenv ("COORDTOK_CPU", kernels, TRUE);   /* before the first use */
+    g_free (kernels);
+    if (!ok)
       return 77;
-    }
-    g_setenv ("COORDTOK_CPU", kernels, TRUE);   /* before the first use */
   }
   printf ("cpu kernels: %s\n", ct_cpu_kernels_name ());
   int fails = 0;
