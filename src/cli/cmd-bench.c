@@ -82,6 +82,8 @@ ct_cmd_bench (int argc, char **argv)
   CtSession *s = NULL;
   if (g_option_context_parse (octx, &argc, &argv, &err) && threads < -1)
     g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "--threads must be -1 (adaptive), 0 (all cores) or a count");
+  if (!err && argc > 2)
+    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "one MODEL at most (extra arguments given)");
   if (err) {
     fprintf (stderr, "coordtok bench: %s\n", err->message);
     g_error_free (err);

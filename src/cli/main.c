@@ -1,6 +1,7 @@
 /* main.c - `coordtok`: inspect, convert, check and benchmark CoordTok models.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cli.h"
+#include "config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +24,17 @@ usage (FILE *f)
   fprintf (f, "usage: coordtok COMMAND [ARGS]\n\ncommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (cmds); i++)
     fprintf (f, "  %s\n", cmds[i].help);
-  fprintf (f, "\nMODEL defaults to the embedded default model.\n");
+  fprintf (f, "\nMODEL defaults to the embedded default model.  'coordtok COMMAND --help'"
+      " describes a command; 'coordtok --version' prints the version.\n");
 }
 
 int
 main (int argc, char **argv)
 {
+  if (argc >= 2 && (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V"))) {
+    printf ("coordtok %s (cpu kernels: %s)\n", VERSION, ct_cpu_kernels_name ());
+    return 0;
+  }
   if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
     usage (argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

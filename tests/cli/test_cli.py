@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""The coordtok CLI as a newcomer meets it: exit codes and messages.
+
+Usage: test_cli.py COORDTOK TESTS_DATA_DIR
+"""
+import os
+import subprocess
+import sys
+
+coordtok, data = sys.argv[1], sys.argv[2]
+COCKATOO = "/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"
+failures = 0
+
+
+def check(args, rc, *needles, env=None):
+    global failures
+    e = dict(os.environ)
+    e.pop("COORDTOK_ENC_HEADS", None)
+    e.pop("COORDTOK_DEC_HEADS", None)
+    e.update(env or {})
+    p = subprocess.run([coordtok] + args, capture_output=True, text=True, env=e)
+    out = p.stdout + p.stderr
+    ok = p.returncode == rc and all(n in out for n in needles)
+    print(("ok  " if ok else "FAIL") + f" coordtok {' '.join(args)} -> {p.returncode}: {out.strip()[:160]!r}")
+    if not ok:
+        failures += 1
+        print(f"     wanted exit {rc} and {needles}")
+
+
+golden = os.path.join(data, "golden", "tiny-full")
+check(["--version"], 0, "coordtok 0.", "cpu kernels:")
+check(["--help"], 0, "usage: coordtok", "--help")
+check([], 2, "usage")
+check(["frobnicate"], 2, "unknown command 'frobnicate'")
+check(["info", "--help"], 0, "[MODEL]")
+check(["info", "a", "b"], 2, "one MODEL at most")
+check(["bench", "a", "b"], 2, "one MODEL at most")
+check(["info", os.path.join(golden, "checkpoint.pth")], 1, "not a safetensors weight file",
+      "coordtok convert")
+if os.path.exists(COCKATOO):
+    check(["info", COCKATOO], 1, "MP4")
+# head counts are not in the shapes: never a silent guess
+check(["info", os.path.join(golden, "weights.safetensors")], 1, "attention heads",
+      "--enc-heads")
+check(["info", os.path.join(golden, "weights.safetensors")], 0, "heads=4",
+      env={"COORDTOK_ENC_HEADS": "4", "COORDTOK_DEC_HEADS": "4"})
+check(["info"], 0, "id ")
+# convert: the golden tiny model has 4 heads, which the shapes do not say
+import tempfile
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "tiny.safetensors")
+    check(["convert", os.path.join(golden, "checkpoint.pth"), out], 1, "attention heads")
+    if os.path.exists(out) or os.path.exists(out + ".tmp"):
+        print("FAIL refused conversion left a file behind")
+        failures += 1
+    check(["convert", "--enc-heads", "4", "--dec-heads", "4", os.path.join(golden, "checkpoint.pth"),
+           out], 0, "wrote")
+    check(["info", out], 0, "heads=4")
+sys.exit(1 if failures else 0)
