@@ -11,8 +11,8 @@ ct_cmd_convert (int argc, char **argv)
   int enc_heads = 0, dec_heads = 0, slice = 0;
   char *dtype_s = NULL, *name = NULL;
   GOptionEntry entries[] = {
-    { "enc-heads", 0, 0, G_OPTION_ARG_INT, &enc_heads, "Encoder heads (default 16, CoordTok-L)", "N" },
-    { "dec-heads", 0, 0, G_OPTION_ARG_INT, &dec_heads, "Decoder heads (default 16)", "N" },
+    { "enc-heads", 0, 0, G_OPTION_ARG_INT, &enc_heads, "Encoder heads (required unless the encoder is CoordTok-L-wide, 1024: then 16)", "N" },
+    { "dec-heads", 0, 0, G_OPTION_ARG_INT, &dec_heads, "Decoder heads (required unless the decoder is 1024 wide: then 16)", "N" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_s, "Output dtype: f32 (default), f16, bf16", "T" },
     { "default-slice", 0, 0, G_OPTION_ARG_INT, &slice, "Decoder queries per sequence by default (default 16 frames)", "N" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, "Model name for the metadata", "S" },
