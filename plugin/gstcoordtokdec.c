@@ -63,6 +63,7 @@ struct _GstCoordTokDec {
   GstVideoInfo out_info;
   gboolean have_out_info;
   GstSegment segment;
+  gboolean discont;             /* a window was skipped: mark the next frame */
 };
 
 #define gst_coordtok_dec_parent_class parent_class
@@ -215,7 +216,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstMapInfo map;
   GstFlowReturn ret = GST_FLOW_OK;
   GstClockTime base;
-  gboolean discont = GST_BUFFER_IS_DISCONT (buf);
+  gboolean discont = GST_BUFFER_IS_DISCONT (buf) || self->discont;
   gint slice;
   guint t0, nt, count;
   gint64 tstart;
@@ -246,22 +247,38 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       .channels = self->cinfo.channels };
     gsize min = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE +
         ct_tokens_n_elems (&ch) * ct_tokens_dtype_size (self->cinfo.dtype);
-    if (map.size < min) {
-      GST_ELEMENT_ERROR (self, STREAM, DECODE,
-          ("Token buffer of %" G_GSIZE_FORMAT " bytes is shorter than its caps "
-              "allow (at least %" G_GSIZE_FORMAT " bytes for %s planes %dx%d, "
-              "%dx%d, %dx%d of %d channels)", map.size, min,
-              ct_tokens_dtype_name (self->cinfo.dtype), self->cinfo.rxy, self->cinfo.rxy,
-              self->cinfo.rt, self->cinfo.rxy, self->cinfo.rt, self->cinfo.rxy,
-              self->cinfo.channels), (NULL));
-      goto error;
-    }
+    if (map.size < min)
+      g_set_error (&err, CT_ERROR, CT_ERROR_FORMAT,
+          "token buffer of %" G_GSIZE_FORMAT " bytes is shorter than its caps "
+          "allow (at least %" G_GSIZE_FORMAT " bytes for %s planes %dx%d, "
+          "%dx%d, %dx%d of %d channels)", map.size, min,
+          ct_tokens_dtype_name (self->cinfo.dtype), self->cinfo.rxy, self->cinfo.rxy,
+          self->cinfo.rt, self->cinfo.rxy, self->cinfo.rt, self->cinfo.rxy,
+          self->cinfo.channels);
   }
-  if (!ct_tokens_unpack (map.data, map.size, &h, self->times, c->T, self->z,
-          self->z_cap, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Invalid token buffer: %s",
+  if (!err && !ct_tokens_unpack (map.data, map.size, &h, self->times, c->T, self->z,
+          self->z_cap, &err) && err->code == CT_ERROR_UNSUPPORTED) {
+    /* a format this build cannot read: every record will fail alike */
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Unsupported token record: %s",
             err->message), (NULL));
     goto error;
+  }
+  if (err) {
+    /* A damaged record (a CRC that does not match, sizes that do not add
+     * up) loses its window, not the stream: skipped with a warning that
+     * names it, and a gap downstream (docs/elements.md, "Damaged input") */
+    GstClockTime pts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
+    GST_ELEMENT_WARNING (self, STREAM, DECODE,
+        ("Skipped a damaged token record (window at %" GST_TIME_FORMAT ", %"
+            GST_TIME_FORMAT " of video lost): %s", GST_TIME_ARGS (pts),
+            GST_TIME_ARGS (dur), err->message), (NULL));
+    g_clear_error (&err);
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+    if (GST_CLOCK_TIME_IS_VALID (pts))
+      gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+    self->discont = TRUE;
+    return GST_FLOW_OK;
   }
   if (!ct_tokens_check_model (&h, self->model, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
@@ -274,6 +291,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     goto error;
   }
   gst_buffer_unmap (buf, &map);
+  self->discont = FALSE;      /* carried in the local flag from here */
 
   GST_OBJECT_LOCK (self);
   slice = self->slice;

@@ -23,7 +23,8 @@ GST_DEBUG_CATEGORY_STATIC (coordtokparse_debug);
 struct _GstCoordTokParse {
   GstBaseParse parent;
   GstCaps *caps;                /* last caps set */
-  guint64 skipped;              /* bytes of garbage skipped */
+  guint64 skipped;              /* bytes of garbage skipped, in all */
+  guint64 skipped_run;          /* ... since the last good record */
 };
 
 #define gst_coordtok_parse_parent_class parent_class
@@ -46,7 +47,7 @@ gst_coordtok_parse_start (GstBaseParse * parse)
   gst_base_parse_set_pts_interpolation (parse, FALSE);
   gst_base_parse_set_infer_ts (parse, FALSE);
   gst_clear_caps (&self->caps);
-  self->skipped = 0;
+  self->skipped = self->skipped_run = 0;
   return TRUE;
 }
 
@@ -91,6 +92,35 @@ wait_for (GstCoordTokParse * self, GstBaseParse * parse, gsize need, gsize have)
   return GST_FLOW_OK;
 }
 
+/* One bus warning per stretch of skipped bytes (damaged records, garbage):
+ * nothing is lost without a message, and a damaged file does not flood the
+ * bus with one warning per byte. */
+static void
+report_skipped (GstCoordTokParse * self, const char *where, guint64 pts)
+{
+  if (!self->skipped_run)
+    return;
+  if (pts != CT_TOKENS_TIME_NONE)
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Skipped %" G_GUINT64_FORMAT
+            " bytes of damaged or non-token data %s %" GST_TIME_FORMAT,
+            self->skipped_run, where, GST_TIME_ARGS (pts)), (NULL));
+  else
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Skipped %" G_GUINT64_FORMAT
+            " bytes of damaged or non-token data %s", self->skipped_run, where), (NULL));
+  self->skipped_run = 0;
+}
+
+static gboolean
+gst_coordtok_parse_sink_event (GstBaseParse * parse, GstEvent * event)
+{
+  GstCoordTokParse *self = GST_COORDTOK_PARSE (parse);
+  gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+  gboolean ret = GST_BASE_PARSE_CLASS (parent_class)->sink_event (parse, event);
+  if (eos)      /* after the drain */
+    report_skipped (self, "at the end of the stream", CT_TOKENS_TIME_NONE);
+  return ret;
+}
+
 static GstFlowReturn
 gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame,
     gint * skipsize)
@@ -112,6 +142,7 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
     /* skip to the next magic, or keep the last 3 bytes (a split magic) */
     *skipsize = off > 0 ? off : (gint) MAX (1, (gssize) map.size - 3);
     self->skipped += *skipsize;
+    self->skipped_run += *skipsize;
     GST_WARNING_OBJECT (self, "skipping %d bytes of non-token data", *skipsize);
     goto done;
   }
@@ -162,6 +193,7 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
   }
   gst_buffer_unmap (buf, &map);
   gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
+  report_skipped (self, "before the record at", h.pts);
 
   {
     GstCaps *caps = gst_coordtok_token_caps_from_header (&h);
@@ -179,6 +211,7 @@ resync:
   g_clear_error (&err);
   *skipsize = resync_skip (map.data, map.size, GST_BASE_PARSE_DRAINING (parse));
   self->skipped += *skipsize;
+  self->skipped_run += *skipsize;
   gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
 done:
   gst_buffer_unmap (buf, &map);
@@ -226,6 +259,7 @@ gst_coordtok_parse_class_init (GstCoordTokParseClass * klass)
   parse_class->start = gst_coordtok_parse_start;
   parse_class->stop = gst_coordtok_parse_stop;
   parse_class->handle_frame = gst_coordtok_parse_handle_frame;
+  parse_class->sink_event = gst_coordtok_parse_sink_event;
   parse_class->pre_push_frame = gst_coordtok_parse_pre_push_frame;
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);

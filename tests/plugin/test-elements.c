@@ -657,6 +657,48 @@ dec_expect_error (GstBuffer * buf, GstCaps * caps, const char *needle)
   gst_harness_teardown (h);
 }
 
+/* The corruption policy (docs/elements.md, "Damaged input"): a damaged
+ * record is skipped with a WARNING that names it and a GAP event for its
+ * time, and the stream goes on: the next good record decodes, its first
+ * frame marked DISCONT. */
+static void
+dec_expect_skip (GstBuffer * buf, GstBuffer * good, GstCaps * caps, const char *needle)
+{
+  GstHarness *h = harness ("coordtokdec model=%s");
+  GstBus *bus = attach_bus (h);
+  GstMessage *msg;
+  GError *err = NULL;
+  GstEvent *ev;
+  gboolean gap = FALSE;
+  gst_harness_set_src_caps (h, gst_caps_ref (caps));
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  /* (pop_filtered drops what does not match: take WARNING or ERROR) */
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no warning posted (expected '%s')", needle);
+  fail_unless (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING, "an error, not a warning");
+  gst_message_parse_warning (msg, &err, NULL);
+  fail_unless (strstr (err->message, "Skipped a damaged token record") != NULL &&
+      strstr (err->message, needle) != NULL, "warning '%s' does not mention '%s'",
+      err->message, needle);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  while ((ev = gst_harness_try_pull_event (h))) {
+    gap |= GST_EVENT_TYPE (ev) == GST_EVENT_GAP;
+    gst_event_unref (ev);
+  }
+  fail_unless (gap, "no gap event for the skipped window");
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (good)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 8);
+  {
+    GstBuffer *first = gst_harness_pull (h);
+    fail_unless (GST_BUFFER_IS_DISCONT (first));
+    gst_buffer_unref (first);
+  }
+  detach_bus (h, bus);
+  gst_harness_teardown (h);
+}
+
 static GstBuffer *
 modified (GstBuffer * b, gsize offset, guint8 xor_mask, gsize new_size)
 {
@@ -685,13 +727,15 @@ GST_START_TEST (test_dec_bad_input)
     fail_unless_equals_int (gst_harness_buffers_received (h), 8);
     gst_harness_teardown (h);
   }
-  dec_expect_error (modified (b, 0, 0x20, 0), caps, "magic");
+  /* damage: skipped, with a warning and a gap */
+  dec_expect_skip (modified (b, 0, 0x20, 0), b, caps, "magic");
+  dec_expect_skip (modified (b, size - 3, 0x40, 0), b, caps, "payload corrupted");
+  dec_expect_skip (modified (b, 60, 0x01, 0), b, caps, "header corrupted");
+  dec_expect_skip (modified (b, 0, 0, size - 17), b, caps, "truncated");
+  dec_expect_skip (modified (b, 0, 0, 600), b, caps, "shorter than its caps");
+  dec_expect_skip (modified (b, 0, 0, 40), b, caps, "shorter than its caps");
+  /* what no later record can fix: an error */
   dec_expect_error (modified (b, 4, 0x03, 0), caps, "version 2");
-  dec_expect_error (modified (b, size - 3, 0x40, 0), caps, "payload corrupted");
-  dec_expect_error (modified (b, 60, 0x01, 0), caps, "header corrupted");
-  dec_expect_error (modified (b, 0, 0, size - 17), caps, "truncated");
-  dec_expect_error (modified (b, 0, 0, 600), caps, "shorter than its caps");
-  dec_expect_error (modified (b, 0, 0, 40), caps, "shorter than its caps");
   /* a model id in the header that is not the decoder's */
   {
     GstBuffer *c = gst_buffer_copy_deep (b);
@@ -711,7 +755,7 @@ GST_START_TEST (test_dec_bad_input)
   {
     GstCaps *c16;
     GstBuffer *b16 = encode_one (&c16, "dtype=f16");
-    dec_expect_error (b16, caps, "shorter than its caps");
+    dec_expect_skip (b16, b, caps, "shorter than its caps");
     gst_caps_unref (c16);
   }
   gst_buffer_unref (b);
@@ -1098,6 +1142,29 @@ GST_START_TEST (test_parse_forged_header)
     g_byte_array_append (bytes, valid->data, valid->len);
     parse_check (bytes, bytes->len, two, 2, caps);
     parse_check (bytes, 100, two, 2, caps);
+    g_byte_array_unref (bytes);
+  }
+  /* the skipped header is reported on the bus, once */
+  {
+    GByteArray *bytes = forged_header (65536, 65536, FALSE);
+    GstHarness *h = gst_harness_new ("coordtokparse");
+    GstBus *bus = attach_bus (h);
+    GstMessage *msg;
+    GError *err = NULL;
+    gst_harness_set_src_caps_str (h, "video/x-coordtok");
+    g_byte_array_append (bytes, valid->data, valid->len);
+    fail_unless_equals_int (gst_harness_push (h,
+            gst_buffer_new_memdup (bytes->data, bytes->len)), GST_FLOW_OK);
+    gst_harness_push_event (h, gst_event_new_eos ());
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+    fail_unless (msg != NULL);
+    gst_message_parse_warning (msg, &err, NULL);
+    fail_unless (strstr (err->message, "Skipped 144 bytes") != NULL, "%s", err->message);
+    g_clear_error (&err);
+    gst_message_unref (msg);
+    fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
+    detach_bus (h, bus);
+    gst_harness_teardown (h);
     g_byte_array_unref (bytes);
   }
   /* on a live stream, the parser asks for no more than a bounded record */
