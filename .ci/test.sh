@@ -8,7 +8,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 meson setup build-ci --buildtype=release -Dtests=enabled --wipe >/dev/null 2>&1 || \
   meson setup build-ci --buildtype=release -Dtests=enabled
 ninja -C build-ci
-meson test -C build-ci --print-errorlogs --num-processes 1
+meson test -C build-ci --print-errorlogs --num-processes 1 --no-suite slow
 
 # Same suite under ASan (+ LeakSanitizer) and UBSan, debug-optimised: the
 # hostile-input reproducers and the fuzz corpus replay run here too.
