@@ -188,6 +188,10 @@ void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
 const char *ct_cpu_kernels_name (void);
 /* TRUE when this CPU can run the named kernel set. */
 gboolean ct_cpu_kernels_supported (const char *name);
+/* The BLAS's GEMM kernels ("SkylakeX", or "SkylakeX (OpenBLAS had chosen
+ * Prescott)" where OpenBLAS did not know the CPU and the engine corrected
+ * it; src/cpu/blas-core.c).  Free it with g_free. */
+char *ct_cpu_blas_core (void);
 
 /* ---- Pixel conversion ------------------------------------------------- */
 

@@ -96,8 +96,12 @@ ct_cmd_bench (int argc, char **argv)
     if (json)
       printf ("{\"gemm_n\": %d, \"threads\": \"%s\", \"gemm_gflops\": %.1f}\n", gemm,
           g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", g);
-    else
-      printf ("sgemm %d^3 (OpenBLAS, best of %d): %.1f GFLOP/s\n", gemm, runs, g);
+    else {
+      char *blas = ct_cpu_blas_core ();
+      printf ("sgemm %d^3 (OpenBLAS %s kernels, best of %d): %.1f GFLOP/s\n", gemm, blas,
+          runs, g);
+      g_free (blas);
+    }
     g_free (random_s); g_free (device_s); g_free (prec_s);
     return 0;
   }
@@ -191,7 +195,10 @@ ct_cmd_bench (int argc, char **argv)
   } else {
     printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
         ct_session_device_name (s), runs, warmup);
-    printf ("cpu kernels: %s, threads: %s\n", ct_cpu_kernels_name (), threads_s);
+    char *blas = ct_cpu_blas_core ();
+    printf ("cpu kernels: %s, BLAS kernels: %s, threads: %s\n", ct_cpu_kernels_name (),
+        blas, threads_s);
+    g_free (blas);
     if (!no_encode)
       printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
           enc_f / enc_ms / 1e6, enc_f / 1e9);

@@ -1,6 +1,7 @@
 /* cpu/backend.c - CPU backend: context creation and workspaces.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/cpu-backend.h"
+#include "cpu/blas-core.h"
 
 static gboolean
 cpu_probe (GError **error)
@@ -16,6 +17,7 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
         "the CPU backend computes in fp32 only (tf32/bf16 are CUDA precisions)");
     return NULL;
   }
+  ct_cpu_blas_setup ();      /* before any GEMM: OpenBLAS's kernel choice */
   CtCpuContext *ctx = g_new0 (CtCpuContext, 1);
   const CtConfig *c = ct_model_config (m);
   ctx->model = ct_model_ref (m);

@@ -3,6 +3,7 @@
 #include "cpu/ops.h"
 
 #include "cpu/kernels.h"
+#include "cpu/blas-core.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -99,6 +100,7 @@ ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int seq, int D,
 double
 ct_cpu_sgemm_gflops (int n, int reps)
 {
+  ct_cpu_blas_setup ();
   float *a = g_malloc ((gsize) n * n * sizeof (float));
   float *b = g_malloc ((gsize) n * n * sizeof (float));
   float *c = g_malloc ((gsize) n * n * sizeof (float));

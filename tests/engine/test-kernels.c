@@ -6,6 +6,7 @@
  * thousands).  Sets the CPU lacks are reported as skipped.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/kernels.h"
+#include "cpu/blas-core.h"
 
 #include <glib.h>
 #include <math.h>
@@ -178,10 +179,28 @@ test_set (gconstpointer data)
   g_rand_free (r);
 }
 
+/* OpenBLAS must not run pre-AVX2 GEMM kernels on a CPU with AVX2 (Debian's
+ * 0.3.21 calls an Emerald Rapids Xeon "Prescott": 4x slower sgemm) */
+static void
+test_blas_core (void)
+{
+  char *core = ct_cpu_blas_core_description ();
+  if (g_test_verbose ())
+    g_printerr ("  BLAS kernels: %s\n", core);
+  if (strcmp (core, "not OpenBLAS") != 0 && ct_cpu_best_kernel_set () >= CT_CPU_AVX2) {
+    char **w = g_strsplit (core, " ", 2);
+    if (ct_cpu_blas_core_lacks_avx2 (w[0]))
+      g_error ("OpenBLAS runs %s kernels on a CPU with AVX2", core);
+    g_strfreev (w);
+  }
+  g_free (core);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/kernels/blas-core", test_blas_core);
   g_test_add_data_func ("/kernels/generic", GINT_TO_POINTER (CT_CPU_GENERIC), test_set);
   g_test_add_data_func ("/kernels/avx2", GINT_TO_POINTER (CT_CPU_AVX2), test_set);
   g_test_add_data_func ("/kernels/avx512", GINT_TO_POINTER (CT_CPU_AVX512), test_set);
