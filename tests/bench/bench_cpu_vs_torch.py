@@ -130,9 +130,14 @@ def run_ort(python, cfg, what, runs, threads):
     return json.loads(out.strip().splitlines()[-1])
 
 
+TORCH_BLAS_CORE = None   # OpenBLAS kernels PyTorch gets: the engine's choice
+
+
 def run_torch(cfg, what, runs, torch_threads, blas_threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(torch_threads), MKL_NUM_THREADS=str(torch_threads),
                OPENBLAS_NUM_THREADS=str(blas_threads), CT_TORCH_THREADS=str(torch_threads))
+    if TORCH_BLAS_CORE and "OPENBLAS_CORETYPE" not in os.environ:
+        env["OPENBLAS_CORETYPE"] = TORCH_BLAS_CORE
     out = subprocess.run([sys.executable, "-c", TORCH_CHILD, ROOT, json.dumps(cfg), what, str(runs)],
                          env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["ms"]
@@ -187,6 +192,14 @@ def main():
                              text=True).stdout
     kline = [l for l in kernels.splitlines() if l.startswith("cpu kernels")]
     print(f"# engine {kline[0] if kline else ''}")
+    # Where OpenBLAS did not know the CPU and the engine corrected its kernel
+    # choice (src/cpu/blas-core.c), PyTorch's OpenBLAS gets the same choice
+    # through OPENBLAS_CORETYPE: the comparison is of the engines, not of
+    # OpenBLAS's CPU tables.
+    global TORCH_BLAS_CORE
+    if kline and "(OpenBLAS had chosen" in kline[0]:
+        TORCH_BLAS_CORE = kline[0].split("BLAS kernels: ")[1].split(" ")[0]
+        print(f"# PyTorch runs with OPENBLAS_CORETYPE={TORCH_BLAS_CORE}, as the engine corrects OpenBLAS")
     ort_hdr = f" {'ort ms':>9s} {'vs ort':>7s}" if a.ort_python else ""
     print(f"{'what':10s} {'torch ms':>10s}{ort_hdr} {'engine ms':>10s} {'vs torch':>8s} {'engine GFLOP/s':>15s} {'of ceiling':>10s}")
     results = []
