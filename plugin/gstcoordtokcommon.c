@@ -93,8 +93,12 @@ upstream_is_live (GstPad * sinkpad)
 
 void
 gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
-    CtSession * session, guint wanted, gint * applied)
+    CtSession * session, const guint * threads_property, gint * applied)
 {
+  guint wanted;
+  GST_OBJECT_LOCK (element);
+  wanted = *threads_property;
+  GST_OBJECT_UNLOCK (element);
   gint engine = wanted > 0 ? (gint) wanted :
       upstream_is_live (sinkpad) ? CT_THREADS_ADAPTIVE : 0;
   if (engine == *applied)

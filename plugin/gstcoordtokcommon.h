@@ -69,7 +69,7 @@ void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
  * the engine setting (start it at GST_COORDTOK_THREADS_UNSET). */
 #define GST_COORDTOK_THREADS_UNSET G_MININT
 void gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
-    CtSession * session, guint wanted, gint * applied);
+    CtSession * session, const guint * threads_property, gint * applied);
 
 void gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst);
 void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,

@@ -331,14 +331,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
             GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
     return GST_FLOW_ERROR;
   }
-  {
-    guint th;
-    GST_OBJECT_LOCK (self);
-    th = self->threads;
-    GST_OBJECT_UNLOCK (self);
-    gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
-        th, &self->threads_applied);
-  }
+  gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
+      &self->threads, &self->threads_applied);
   if (!ct_session_rasterize_region (self->session, self->z, h.n_frames, slice,
           &region, self->out, &err)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",

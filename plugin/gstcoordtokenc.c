@@ -115,15 +115,9 @@ push_window (GstCoordTokEnc * self)
     goto events;
 
   ct_pad_window (c, self->video, n);
+  gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
+      &self->threads, &self->threads_applied);
   t0 = g_get_monotonic_time ();
-  {
-    guint th;
-    GST_OBJECT_LOCK (self);
-    th = self->threads;
-    GST_OBJECT_UNLOCK (self);
-    gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
-        th, &self->threads_applied);
-  }
   if (!ct_session_encode (self->session, self->video, n, self->z, NULL, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
         ("CoordTok encoding failed: %s", err->message), (NULL));

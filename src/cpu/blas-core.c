@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/blas-core.h"
 #include "cpu/kernels.h"
+#include "coordtok.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,7 @@ ct_cpu_blas_setup (void)
 }
 
 char *
-ct_cpu_blas_core_description (void)
+ct_cpu_blas_core (void)
 {
   ct_cpu_blas_setup ();
   if (!before_name)

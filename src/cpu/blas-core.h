@@ -10,7 +10,5 @@
 void ct_cpu_blas_setup (void);
 /* TRUE for OpenBLAS core names whose kernels predate AVX2 ("Prescott"). */
 gboolean ct_cpu_blas_core_lacks_avx2 (const char *core);
-/* "SkylakeX", or "SkylakeX (OpenBLAS had chosen Prescott)"; free it. */
-char *ct_cpu_blas_core_description (void);
 
 #endif

@@ -1,7 +1,6 @@
 /* cpu/kernels-dispatch.c - picks the CPU kernel set once (cpu/kernels.h).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/kernels.h"
-#include "cpu/blas-core.h"
 #include "coordtok.h"
 
 #include <string.h>
@@ -78,10 +77,4 @@ ct_cpu_kernels_supported (const char *name)
     if (g_strcmp0 (name, sets[i]->name) == 0)
       return i <= (int) ct_cpu_best_kernel_set ();
   return FALSE;
-}
-
-char *
-ct_cpu_blas_core (void)
-{
-  return ct_cpu_blas_core_description ();
 }

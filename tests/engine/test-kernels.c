@@ -5,6 +5,7 @@
  * reaches the shapes they do not (CoordTok-L's head dim 64, sequences of
  * thousands).  Sets the CPU lacks are reported as skipped.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "coordtok.h"
 #include "cpu/kernels.h"
 #include "cpu/blas-core.h"
 
@@ -184,7 +185,7 @@ test_set (gconstpointer data)
 static void
 test_blas_core (void)
 {
-  char *core = ct_cpu_blas_core_description ();
+  char *core = ct_cpu_blas_core ();
   if (g_test_verbose ())
     g_printerr ("  BLAS kernels: %s\n", core);
   if (strcmp (core, "not OpenBLAS") != 0 && ct_cpu_best_kernel_set () >= CT_CPU_AVX2) {
