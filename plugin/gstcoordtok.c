@@ -10,14 +10,15 @@
 
 #include <string.h>
 
-/* A stream of token records starts with "CTOK", version 1, fixed header
- * size 128 (little-endian). */
+/* A stream of token records starts with "CTOK", a version this build
+ * reads and that version's fixed header size (little-endian). */
 static void
 coordtok_type_find (GstTypeFind * tf, gpointer user_data)
 {
   const guint8 *d = gst_type_find_peek (tf, 0, 8);
   if (d && memcmp (d, CT_TOKENS_MAGIC, 4) == 0 &&
-      GST_READ_UINT16_LE (d + 6) == CT_TOKENS_FIXED_HEADER_SIZE) {
+      ct_tokens_fixed_size (d, 8) != 0 &&
+      GST_READ_UINT16_LE (d + 6) == ct_tokens_fixed_size (d, 8)) {
     GstCaps *caps = gst_caps_new_simple (GST_COORDTOK_MEDIA_TYPE,
         "version", G_TYPE_INT, GST_READ_UINT16_LE (d + 4), NULL);
     gst_type_find_suggest (tf, GST_TYPE_FIND_MAXIMUM, caps);

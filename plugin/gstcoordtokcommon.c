@@ -5,6 +5,8 @@
 #endif
 #include "gstcoordtokcommon.h"
 
+#include <string.h>
+
 GType
 gst_coordtok_device_get_type (void)
 {
@@ -109,37 +111,26 @@ gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
   *applied = engine;
 }
 
-static GstCaps *
-token_caps (CtTokensDType dtype, int T, int W, int H, int rxy, int rt, int C,
-    gint fps_n, gint fps_d, const char *model_id)
+GstCaps *
+gst_coordtok_token_caps_from_header (const CtTokensHeader *h)
 {
   return gst_caps_new_simple (GST_COORDTOK_MEDIA_TYPE,
       "parsed", G_TYPE_BOOLEAN, TRUE,
       "version", G_TYPE_INT, CT_TOKENS_VERSION,
-      "dtype", G_TYPE_STRING, ct_tokens_dtype_name (dtype),
-      "window", G_TYPE_INT, T,
-      "width", G_TYPE_INT, W,
-      "height", G_TYPE_INT, H,
-      "framerate", GST_TYPE_FRACTION, fps_n, fps_d,
-      "rxy", G_TYPE_INT, rxy,
-      "rt", G_TYPE_INT, rt,
-      "channels", G_TYPE_INT, C,
-      "model-id", G_TYPE_STRING, model_id, NULL);
-}
-
-GstCaps *
-gst_coordtok_token_caps (const CtModel *model, CtTokensDType dtype, gint fps_n, gint fps_d)
-{
-  const CtConfig *c = ct_model_config (model);
-  return token_caps (dtype, c->T, c->W, c->H, c->rxy, c->rt, c->channels,
-      fps_n, fps_d, ct_model_id (model));
-}
-
-GstCaps *
-gst_coordtok_token_caps_from_header (const CtTokensHeader *h)
-{
-  return token_caps (h->dtype, h->T, h->width, h->height, h->rxy, h->rt,
-      h->channels, h->fps_n, h->fps_d, h->model_id);
+      "dtype", G_TYPE_STRING, ct_tokens_dtype_name (h->dtype),
+      "window", G_TYPE_INT, (gint) h->T,
+      "width", G_TYPE_INT, (gint) h->width,
+      "height", G_TYPE_INT, (gint) h->height,
+      "framerate", GST_TYPE_FRACTION, h->fps_n, h->fps_d,
+      "pixel-aspect-ratio", GST_TYPE_FRACTION, h->par_n, h->par_d,
+      "tile-width", G_TYPE_INT, (gint) h->tile_width,
+      "tile-height", G_TYPE_INT, (gint) h->tile_height,
+      "tiles-x", G_TYPE_INT, (gint) h->tiles_x,
+      "tiles-y", G_TYPE_INT, (gint) h->tiles_y,
+      "rxy", G_TYPE_INT, (gint) h->rxy,
+      "rt", G_TYPE_INT, (gint) h->rt,
+      "channels", G_TYPE_INT, (gint) h->channels,
+      "model-id", G_TYPE_STRING, h->model_id, NULL);
 }
 
 gboolean
@@ -148,7 +139,7 @@ gst_coordtok_parse_token_caps (const GstCaps *caps, GstCoordTokCapsInfo *info,
 {
   GstStructure *s;
   const gchar *dt;
-  gint version;
+  gint version = CT_TOKENS_VERSION;
 
   memset (info, 0, sizeof *info);
   if (!caps || gst_caps_get_size (caps) != 1 || !gst_caps_is_fixed (caps)) {
@@ -161,10 +152,12 @@ gst_coordtok_parse_token_caps (const GstCaps *caps, GstCoordTokCapsInfo *info,
         gst_structure_get_name (s), GST_COORDTOK_MEDIA_TYPE);
     return FALSE;
   }
-  if (gst_structure_get_int (s, "version", &version) && version != CT_TOKENS_VERSION) {
+  gst_structure_get_int (s, "version", &version);
+  if (version < CT_TOKENS_VERSION_MIN || version > CT_TOKENS_VERSION) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
-        "token stream version %d is not supported (this build reads %d)",
-        version, CT_TOKENS_VERSION);
+        "token stream version %d is not supported (this build reads %d to %d): "
+        "a newer gst-coordtok wrote it", version, CT_TOKENS_VERSION_MIN,
+        CT_TOKENS_VERSION);
     return FALSE;
   }
   dt = gst_structure_get_string (s, "dtype");
@@ -181,6 +174,19 @@ gst_coordtok_parse_token_caps (const GstCaps *caps, GstCoordTokCapsInfo *info,
     g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
         "token caps lack a field (need dtype f32/f16/bf16, window, width, "
         "height, framerate, rxy, rt, channels, model-id): %" GST_PTR_FORMAT, caps);
+    return FALSE;
+  }
+  /* version 1 streams have no grid: one tile of the frame's size */
+  info->tile_width = info->width;
+  info->tile_height = info->height;
+  gst_structure_get_int (s, "tile-width", &info->tile_width);
+  gst_structure_get_int (s, "tile-height", &info->tile_height);
+  info->par_n = info->par_d = 1;
+  gst_structure_get_fraction (s, "pixel-aspect-ratio", &info->par_n, &info->par_d);
+  if (info->width < 1 || info->height < 1 || info->tile_width < 1 ||
+      info->tile_height < 1 || info->par_n < 1 || info->par_d < 1) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "token caps: invalid frame, tile size or aspect ratio: %" GST_PTR_FORMAT, caps);
     return FALSE;
   }
   return TRUE;
@@ -200,26 +206,27 @@ rgb_offsets (const GstVideoFrame *frame, int *r, int *g, int *b, int *a, int *ps
 }
 
 void
-gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst)
+gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst)
 {
   int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
   int stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
   const guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
 
   if (GST_VIDEO_FRAME_FORMAT (frame) == GST_VIDEO_FORMAT_RGB) {
-    ct_rgb8_to_model (data, w, h, stride, dst);
+    for (int y = 0; y < h; y++)
+      memcpy (dst + (gsize) y * w * 3, data + (gsize) y * stride, (gsize) w * 3);
     return;
   }
   int r, g, b, a, ps;
   rgb_offsets (frame, &r, &g, &b, &a, &ps);
   for (int y = 0; y < h; y++) {
     const guint8 *row = data + (gsize) y * stride;
-    float *d = dst + (gsize) y * w * 3;
+    guint8 *d = dst + (gsize) y * w * 3;
     for (int x = 0; x < w; x++) {
       const guint8 *p = row + x * ps;
-      d[3 * x + 0] = 2.0f * ((float) p[r] / 255.0f) - 1.0f;
-      d[3 * x + 1] = 2.0f * ((float) p[g] / 255.0f) - 1.0f;
-      d[3 * x + 2] = 2.0f * ((float) p[b] / 255.0f) - 1.0f;
+      d[3 * x + 0] = p[r];
+      d[3 * x + 1] = p[g];
+      d[3 * x + 2] = p[b];
     }
   }
 }

@@ -41,24 +41,21 @@ GType gst_coordtok_dtype_get_type (void);
 gboolean gst_coordtok_open (GstElement * element, const char *path,
     GstCoordTokDevice device, CtModel ** model, CtSession ** session);
 
-/* Caps of a token stream: everything a consumer needs to interpret a buffer.
- * fps_n/fps_d: framerate of the source (0/1: variable). */
-GstCaps *gst_coordtok_token_caps (const CtModel *model, CtTokensDType dtype,
-    gint fps_n, gint fps_d);
+/* Caps of a token stream, from a header of it: everything a consumer needs
+ * to interpret a buffer (framerate 0/1: variable). */
 GstCaps *gst_coordtok_token_caps_from_header (const CtTokensHeader *h);
 
 /* Reads the token caps back; FALSE with a message if a field is missing. */
 typedef struct {
   CtTokensDType dtype;
   gint T, width, height, rxy, rt, channels;
-  gint fps_n, fps_d;
+  gint tile_width, tile_height;   /* version 1: width, height */
+  gint fps_n, fps_d, par_n, par_d;
   const gchar *model_id;      /* points into the caps */
 } GstCoordTokCapsInfo;
 gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
     GstCoordTokCapsInfo *info, GError **error);
 
-/* Pixel conversions between a mapped packed-RGB-family frame and model
- * space (H, W, 3).  Same arithmetic as ct_rgb8_to_model/ct_model_to_rgb8. */
 /* The `threads` property both elements share (0 = automatic). */
 void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id);
 /* Applies the `threads` property to the session, from the streaming thread
@@ -71,7 +68,9 @@ void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
 void gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
     CtSession * session, const guint * threads_property, gint * applied);
 
-void gst_coordtok_frame_to_model (const GstVideoFrame *frame, float *dst);
+/* A mapped frame as packed RGB24 (width*3 bytes per row). */
+void gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst);
+/* Model space (H, W, 3) into a mapped frame, as ct_model_to_rgb8. */
 void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,
     guint8 *scratch /* width*3 bytes */);
 

@@ -1,18 +1,24 @@
 /* gstcoordtokdec.c - coordtokdec: CoordTok token records -> raw video frames.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A plain GstElement: one token buffer in, up to T frames out, all pushed
- * from the chain function (the engine runs on the streaming thread).  The
- * window is rasterized by querying every (t, x, y) patch coordinate in
- * slices of `slice` queries.  Frame timestamps come from the token record's
- * frame table (the encoder's input timestamps, shifted by the buffer's PTS
- * if it was retimestamped), else pts0 + i * fps_d / fps_n (computed, never
- * accumulated).  Frames outside the segment are dropped.
+ * A plain GstElement.  A token buffer is checked on the upstream thread
+ * (damaged records are skipped there, with a warning) and handed to the
+ * element's own thread (gstcoordtokworker.c; at most two records queued or
+ * in decoding, then upstream waits), which rasterizes the window chunk by
+ * chunk (ct_session_rasterize_chunk_frames: the same pixels as decoding it
+ * at once) and pushes each chunk's frames as soon as they are decoded.
+ * Frames of a tiled stream are reassembled from their tiles and cropped to
+ * the source's size.  Frame timestamps come from the token record's frame
+ * table (the encoder's input timestamps, shifted by the buffer's PTS if it
+ * was retimestamped), else pts0 + i * fps_d / fps_n (computed, never
+ * accumulated).  Frames outside the segment are dropped; frames already
+ * late (QoS from downstream) are not decoded, with a QoS message.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 #include "gstcoordtokdec.h"
+#include "gstcoordtokworker.h"
 
 #include <string.h>
 
@@ -36,6 +42,16 @@ enum {
 
 #define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
 
+/* A checked token record on its way to the worker. */
+typedef struct {
+  CtTokensHeader h;
+  CtTokensFrameTime *times;     /* h.n_frames */
+  float *z;                     /* every tile's planes, engine layout */
+  GstClockTime base;            /* PTS of its first frame */
+  guint64 offset;               /* OFFSET of its first frame, or NONE */
+  gboolean discont;
+} Record;
+
 struct _GstCoordTokDec {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
@@ -51,19 +67,31 @@ struct _GstCoordTokDec {
   /* READY and up */
   CtModel *model;
   CtSession *session;
-  gint threads_applied;          /* engine setting last applied */
-  float *z, *out;
-  gsize z_cap;
-  CtTokensFrameTime *times;
-  guint8 *scratch;
+  gint threads_applied;          /* engine setting last applied (worker) */
 
-  /* streaming */
+  /* upstream thread */
   gboolean have_caps;
-  GstCoordTokCapsInfo cinfo;
+  GstCoordTokCapsInfo sink_info; /* caps of the records arriving */
+  gboolean discont;             /* a window was skipped: mark the next frame */
+
+  /* the worker thread */
+  GstCoordTokWorker worker;
+  GstCoordTokCapsInfo cinfo;    /* caps of the records being decoded */
+  gboolean have_cinfo;
   GstVideoInfo out_info;
   gboolean have_out_info;
   GstSegment segment;
-  gboolean discont;             /* a window was skipped: mark the next frame */
+  float *out;                   /* one chunk of frames, model space */
+  gsize out_cap;
+  guint8 *scratch;
+  gsize scratch_cap;
+  guint64 qos_processed, qos_dropped;
+
+  /* object lock */
+  GstClockTime earliest_time;   /* QoS: frames ending before are late */
+  gdouble proportion;
+  GstClockTime decode_latency;  /* measured (or estimated) processing */
+  GstClockTime reported;        /* what the last LATENCY answer said */
 };
 
 #define gst_coordtok_dec_parent_class parent_class
@@ -79,12 +107,10 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_COORDTOK_RAW_FORMATS)));
 
-/* Output frame size: the region properties, or the source size (call with
- * the object lock held or from the streaming thread). */
+/* Output frame size: the region properties within frames of w x h. */
 static void
-output_size (GstCoordTokDec * self, int *w, int *h)
+region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
 {
-  int W = self->cinfo.width, H = self->cinfo.height;
   guint left = MIN (self->region_left, (guint) W), top = MIN (self->region_top, (guint) H);
   *w = self->region_width ? (int) MIN (self->region_width, W - left) : W - (int) left;
   *h = self->region_height ? (int) MIN (self->region_height, H - top) : H - (int) top;
@@ -95,27 +121,32 @@ output_size (GstCoordTokDec * self, int *w, int *h)
 }
 
 static GstCaps *
-src_caps_for_stream (GstCoordTokDec * self)
+src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
 {
   GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
-  if (self->have_caps) {
+  if (ci) {
     int w, h;
-    output_size (self, &w, &h);
+    region_size (self, ci->width, ci->height, &w, &h);
     caps = gst_caps_make_writable (caps);
     gst_caps_set_simple (caps, "width", G_TYPE_INT, w,
         "height", G_TYPE_INT, h,
-        "framerate", GST_TYPE_FRACTION, self->cinfo.fps_n, self->cinfo.fps_d, NULL);
+        "framerate", GST_TYPE_FRACTION, ci->fps_n, ci->fps_d,
+        "pixel-aspect-ratio", GST_TYPE_FRACTION, ci->par_n, ci->par_d, NULL);
   }
   return caps;
 }
 
+/* Worker thread: output caps for the records now being decoded. */
 static gboolean
 negotiate (GstCoordTokDec * self)
 {
-  GstCaps *tmpl = src_caps_for_stream (self);
-  GstCaps *caps = gst_pad_peer_query_caps (self->srcpad, tmpl);
+  GstCaps *tmpl, *caps;
   gboolean ok;
 
+  GST_OBJECT_LOCK (self);
+  tmpl = src_caps_for (self, &self->cinfo);
+  GST_OBJECT_UNLOCK (self);
+  caps = gst_pad_peer_query_caps (self->srcpad, tmpl);
   gst_caps_unref (tmpl);
   if (gst_caps_is_empty (caps)) {
     gst_caps_unref (caps);
@@ -140,48 +171,101 @@ negotiate (GstCoordTokDec * self)
   return ok;
 }
 
+/* Upstream thread: caps are checked against the model at once (an error
+ * that says what to do), then travel to the worker in stream order. */
 static gboolean
-set_caps (GstCoordTokDec * self, GstCaps * caps)
+check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
 {
   const CtConfig *c = ct_model_config (self->model);
-  GstCoordTokCapsInfo ci;
   GError *err = NULL;
 
-  if (!gst_coordtok_parse_token_caps (caps, &ci, &err)) {
+  if (!gst_coordtok_parse_token_caps (caps, ci, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
     g_clear_error (&err);
     return FALSE;
   }
-  if (g_strcmp0 (ci.model_id, ct_model_id (self->model)) != 0) {
+  if (g_strcmp0 (ci->model_id, ct_model_id (self->model)) != 0) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
         ("Token stream was encoded with model %s, but coordtokdec has model %s "
             "(%s): set coordtokdec's model property to the encoder's weight file",
-            ci.model_id, ct_model_id (self->model),
+            ci->model_id, ct_model_id (self->model),
             ct_model_path (self->model) ? ct_model_path (self->model) : "?"),
         (NULL));
     return FALSE;
   }
-  if (ci.T != c->T || ci.width != c->W || ci.height != c->H || ci.rxy != c->rxy
-      || ci.rt != c->rt || ci.channels != c->channels) {
+  if (ci->T != c->T || ci->tile_width != c->W || ci->tile_height != c->H ||
+      ci->rxy != c->rxy || ci->rt != c->rt || ci->channels != c->channels) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
-        ("Token caps (T=%d %dx%d planes %d/%d/%d) do not match model %s "
-            "(T=%d %dx%d planes %d/%d/%d)", ci.T, ci.width, ci.height, ci.rxy,
-            ci.rt, ci.channels, ct_model_id (self->model), c->T, c->W, c->H,
-            c->rxy, c->rt, c->channels), (NULL));
+        ("Token caps (T=%d tiles %dx%d planes %d/%d/%d) do not match model %s "
+            "(T=%d %dx%d planes %d/%d/%d)", ci->T, ci->tile_width, ci->tile_height,
+            ci->rxy, ci->rt, ci->channels, ct_model_id (self->model), c->T, c->W,
+            c->H, c->rxy, c->rt, c->channels), (NULL));
     return FALSE;
   }
-  ci.model_id = NULL;           /* points into caps that may go away */
-  self->cinfo = ci;
-  self->have_caps = TRUE;
-  return negotiate (self);
+  GST_OBJECT_LOCK (self);
+  guint left = self->region_left, top = self->region_top, t0 = self->frame_offset;
+  GST_OBJECT_UNLOCK (self);
+  if (left >= (guint) ci->width || top >= (guint) ci->height) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("The region starts at (%u, %u), outside the stream's %dx%d frames",
+            left, top, ci->width, ci->height), (NULL));
+    return FALSE;
+  }
+  if (t0 >= (guint) c->T) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("frame-offset %u is beyond the model's window of %d frames: no frame "
+            "would ever be decoded", t0, c->T), (NULL));
+    return FALSE;
+  }
+  ci->model_id = NULL;          /* points into caps that may go away */
+  return TRUE;
+}
+
+/* Worker thread: events in stream order. */
+static gboolean
+worker_event (GstElement * element, GstEvent * event)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      gst_event_parse_caps (event, &caps);
+      /* checked upstream already.  Negotiated now, in stream order (caps
+       * before the segment behind them); when a flush drops these caps
+       * before they ran, before the next record instead */
+      if (gst_coordtok_parse_token_caps (caps, &self->cinfo, NULL)) {
+        self->cinfo.model_id = NULL;
+        self->have_cinfo = TRUE;
+        self->have_out_info = FALSE;
+        if (!self->worker.flushing)
+          negotiate (self);
+      }
+      return FALSE;             /* ours are raw video caps */
+    }
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &self->segment);
+      return TRUE;
+    default:
+      return TRUE;
+  }
+}
+
+static void
+record_free (gpointer data)
+{
+  Record *r = data;
+  g_free (r->times);
+  g_free (r->z);
+  g_free (r);
 }
 
 /* Timestamp of frame f of a window; see the file comment. */
 static void
-frame_times (GstCoordTokDec * self, const CtTokensHeader * h, GstClockTime base,
-    guint f, GstClockTime * pts, GstClockTime * dur)
+frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
 {
-  const CtTokensFrameTime *t = &self->times[f];
+  const CtTokensHeader *h = &r->h;
+  const CtTokensFrameTime *t = &r->times[f];
+  GstClockTime base = r->base;
   gboolean have_fps = h->fps_n > 0;
 
   *pts = GST_CLOCK_TIME_NONE;
@@ -206,20 +290,205 @@ frame_times (GstCoordTokDec * self, const CtTokensHeader * h, GstClockTime base,
     *dur = GST_CLOCK_TIME_NONE;
 }
 
+/* TRUE when frames [f0, f1) all end before the QoS deadline. */
+static gboolean
+chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
+{
+  GstClockTime pts, dur, earliest;
+  GST_OBJECT_LOCK (self);
+  earliest = self->earliest_time;
+  GST_OBJECT_UNLOCK (self);
+  if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
+    return FALSE;
+  frame_times (r, f1 - 1, &pts, &dur);
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return FALSE;
+  GstClockTime end = pts + (GST_CLOCK_TIME_IS_VALID (dur) ? dur : 0);
+  guint64 rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, end);
+  return GST_CLOCK_TIME_IS_VALID (rt) && rt < earliest;
+}
+
+static void
+post_qos_drop (GstCoordTokDec * self, const Record * r, guint f0, guint n)
+{
+  GstClockTime pts, dur;
+  frame_times (r, f0, &pts, &dur);
+  self->qos_dropped += n;
+  GST_INFO_OBJECT (self, "skipping %u late frames from %" GST_TIME_FORMAT, n,
+      GST_TIME_ARGS (pts));
+  GstMessage *m = gst_message_new_qos (GST_OBJECT (self), TRUE,
+      gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts),
+      gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, pts), pts, dur);
+  GST_OBJECT_LOCK (self);
+  gdouble proportion = self->proportion;
+  GST_OBJECT_UNLOCK (self);
+  gst_message_set_qos_values (m, 0, proportion, 1000000);
+  gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, self->qos_processed,
+      self->qos_dropped);
+  gst_element_post_message (GST_ELEMENT (self), m);
+}
+
+/* Worker thread: one record, chunk by chunk, each chunk's frames pushed as
+ * soon as it is decoded. */
+static GstFlowReturn
+decode_record (GstElement * element, gpointer data)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
+  Record *r = data;
+  GError *err = NULL;
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean discont = r->discont;
+  gint64 tstart = g_get_monotonic_time ();
+  GstClockTime need_latency = 0, pts0 = GST_CLOCK_TIME_NONE;
+
+  if (!self->have_out_info || gst_pad_check_reconfigure (self->srcpad)) {
+    if (!negotiate (self)) {
+      gst_pad_mark_reconfigure (self->srcpad);
+      return GST_PAD_IS_FLUSHING (self->srcpad) ? GST_FLOW_FLUSHING :
+          GST_FLOW_NOT_NEGOTIATED;
+    }
+  }
+
+  GST_OBJECT_LOCK (self);
+  gint slice = self->slice;
+  guint t0 = self->frame_offset, count = self->frame_count;
+  CtRegion region = { .top = self->region_top, .left = self->region_left };
+  region_size (self, r->h.width, r->h.height, &region.width, &region.height);
+  GST_OBJECT_UNLOCK (self);
+
+  if (t0 >= r->h.n_frames) {
+    GST_DEBUG_OBJECT (self, "window of %u frames: nothing at frame-offset %u",
+        r->h.n_frames, t0);
+    return GST_FLOW_OK;
+  }
+  guint nt = r->h.n_frames - t0;
+  if (count && count < nt)
+    nt = count;
+  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region.width ||
+      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region.height) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
+            "negotiation (output is %dx%d)", region.width, region.height,
+            GST_VIDEO_INFO_WIDTH (&self->out_info),
+            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
+    return GST_FLOW_ERROR;
+  }
+
+  CtTileGrid grid;
+  ct_tokens_header_grid (&r->h, &grid);
+  region.t0 = t0;
+  region.nt = nt;
+  guint chunk = ct_session_rasterize_chunk_frames (self->session, &grid,
+      r->h.n_frames, slice, &region);
+  gsize frame = (gsize) region.width * region.height * 3;
+  if (chunk * frame > self->out_cap) {
+    g_free (self->out);
+    self->out = g_try_malloc (chunk * frame * sizeof (float));
+    self->out_cap = self->out ? chunk * frame : 0;
+    if (!self->out) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Out of memory for %u decoded frames of %dx%d", chunk, region.width,
+              region.height), (NULL));
+      return GST_FLOW_ERROR;
+    }
+  }
+  if ((gsize) region.width * 3 > self->scratch_cap) {
+    g_free (self->scratch);
+    self->scratch_cap = (gsize) region.width * 3;
+    self->scratch = g_malloc (self->scratch_cap);
+  }
+  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
+      &self->threads, &self->threads_applied);
+
+  for (guint f0 = t0; f0 < t0 + nt && ret == GST_FLOW_OK; f0 += chunk) {
+    guint n = MIN (chunk, t0 + nt - f0);
+    if (chunk_is_late (self, r, f0 + n)) {
+      post_qos_drop (self, r, f0, n);
+      discont = TRUE;
+      continue;
+    }
+    CtRegion part = region;
+    part.t0 = f0;
+    part.nt = n;
+    if (!ct_session_rasterize_tiles (self->session, r->z, &grid, r->h.n_frames,
+            slice, &part, self->out, &err)) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
+              err->message), (NULL));
+      g_clear_error (&err);
+      return GST_FLOW_ERROR;
+    }
+    for (guint i = 0; i < n && ret == GST_FLOW_OK; i++) {
+      guint f = f0 + i;
+      GstClockTime pts, dur;
+      GstVideoFrame vf;
+      GstBuffer *out;
+
+      frame_times (r, f, &pts, &dur);
+      if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
+        guint64 cstart, cstop;
+        GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
+        if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
+                &cstart, &cstop)) {
+          GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
+              f, GST_TIME_ARGS (pts));
+          discont = TRUE;
+          continue;
+        }
+      }
+      out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
+      if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
+        gst_buffer_unref (out);
+        GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
+        return GST_FLOW_ERROR;
+      }
+      gst_coordtok_model_to_frame (self->out + (gsize) i * frame, &vf, self->scratch);
+      gst_video_frame_unmap (&vf);
+      GST_BUFFER_PTS (out) = pts;
+      GST_BUFFER_DURATION (out) = dur;
+      if (r->offset != GST_BUFFER_OFFSET_NONE) {
+        GST_BUFFER_OFFSET (out) = r->offset + f;
+        GST_BUFFER_OFFSET_END (out) = r->offset + f + 1;
+      }
+      if (discont) {
+        GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
+        discont = FALSE;
+      }
+      /* how late this frame would be, had the window arrived on time */
+      if (GST_CLOCK_TIME_IS_VALID (pts)) {
+        if (!GST_CLOCK_TIME_IS_VALID (pts0))
+          pts0 = pts;
+        GstClockTimeDiff late = (g_get_monotonic_time () - tstart) * GST_USECOND -
+            (GstClockTimeDiff) (pts - pts0);
+        need_latency = MAX (need_latency, (GstClockTime) MAX (late, 0));
+      }
+      self->qos_processed++;
+      ret = gst_pad_push (self->srcpad, out);
+    }
+  }
+  GST_INFO_OBJECT (self, "decoded %u of %u frames, %u tiles, in chunks of %u, "
+      "in %.1f ms on %s", nt, r->h.n_frames, ct_tokens_n_tiles (&r->h), chunk,
+      (g_get_monotonic_time () - tstart) / 1000.0,
+      ct_session_device_name (self->session));
+
+  gboolean repost = FALSE;
+  GST_OBJECT_LOCK (self);
+  if (need_latency > self->decode_latency) {
+    self->decode_latency = need_latency;
+    repost = GST_CLOCK_TIME_IS_VALID (self->reported) && need_latency > self->reported;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (repost)
+    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
+  return ret;
+}
+
 static GstFlowReturn
 gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (parent);
-  const CtConfig *c = ct_model_config (self->model);
   GError *err = NULL;
-  CtTokensHeader h;
   GstMapInfo map;
-  GstFlowReturn ret = GST_FLOW_OK;
-  GstClockTime base;
-  gboolean discont = GST_BUFFER_IS_DISCONT (buf) || self->discont;
-  gint slice;
-  guint t0, nt, count;
-  gint64 tstart;
+  GstFlowReturn ret;
+  Record *r;
 
   if (!self->have_caps) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first token buffer"),
@@ -227,37 +496,44 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (gst_pad_check_reconfigure (self->srcpad) || !self->have_out_info) {
-    if (!negotiate (self)) {
-      gst_pad_mark_reconfigure (self->srcpad);
-      gst_buffer_unref (buf);
-      return GST_PAD_IS_FLUSHING (self->srcpad) ? GST_FLOW_FLUSHING :
-          GST_FLOW_NOT_NEGOTIATED;
-    }
+  ret = gst_coordtok_worker_flow (&self->worker);
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref (buf);
+    return ret;
   }
-
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Could not map a token buffer"), (NULL));
     gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
+  r = g_new0 (Record, 1);
   {
     /* smallest record the caps allow: one frame */
-    CtTokensHeader ch = {.rxy = self->cinfo.rxy, .rt = self->cinfo.rt,
-      .channels = self->cinfo.channels };
-    gsize min = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE +
-        ct_tokens_n_elems (&ch) * ct_tokens_dtype_size (self->cinfo.dtype);
+    const GstCoordTokCapsInfo *ci = &self->sink_info;
+    CtTokensHeader ch = {.rxy = ci->rxy, .rt = ci->rt, .channels = ci->channels,
+      .tiles_x = 1, .tiles_y = 1 };
+    gsize min = CT_TOKENS_FIXED_HEADER_SIZE_V1 + CT_TOKENS_FRAME_ENTRY_SIZE +
+        ct_tokens_n_elems (&ch) * ct_tokens_dtype_size (ci->dtype);
     if (map.size < min)
       g_set_error (&err, CT_ERROR, CT_ERROR_FORMAT,
           "token buffer of %" G_GSIZE_FORMAT " bytes is shorter than its caps "
           "allow (at least %" G_GSIZE_FORMAT " bytes for %s planes %dx%d, "
           "%dx%d, %dx%d of %d channels)", map.size, min,
-          ct_tokens_dtype_name (self->cinfo.dtype), self->cinfo.rxy, self->cinfo.rxy,
-          self->cinfo.rt, self->cinfo.rxy, self->cinfo.rt, self->cinfo.rxy,
-          self->cinfo.channels);
+          ct_tokens_dtype_name (ci->dtype), ci->rxy, ci->rxy, ci->rt, ci->rxy,
+          ci->rt, ci->rxy, ci->channels);
   }
-  if (!err && !ct_tokens_unpack (map.data, map.size, &h, self->times, c->T, self->z,
-          self->z_cap, &err) && err->code == CT_ERROR_UNSUPPORTED) {
+  if (!err && ct_tokens_header_parse (map.data, map.size, &r->h, NULL, 0, &err)) {
+    /* sizes are trusted only now, after the header CRC */
+    r->times = g_new0 (CtTokensFrameTime, r->h.n_frames);
+    r->z = g_try_malloc (ct_tokens_n_elems (&r->h) * sizeof (float));
+    if (!r->z)
+      g_set_error (&err, CT_ERROR, CT_ERROR_IO, "out of memory for %" G_GSIZE_FORMAT
+          " token elements", ct_tokens_n_elems (&r->h));
+    else
+      ct_tokens_unpack (map.data, map.size, &r->h, r->times, r->h.n_frames, r->z,
+          ct_tokens_n_elems (&r->h), &err);
+  }
+  if (err && err->code == CT_ERROR_UNSUPPORTED) {
     /* a format this build cannot read: every record will fail alike */
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Unsupported token record: %s",
             err->message), (NULL));
@@ -275,117 +551,39 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     g_clear_error (&err);
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
+    record_free (r);
     if (GST_CLOCK_TIME_IS_VALID (pts))
-      gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+      gst_coordtok_worker_push_event (&self->worker, gst_event_new_gap (pts, dur));
     self->discont = TRUE;
     return GST_FLOW_OK;
   }
-  if (!ct_tokens_check_model (&h, self->model, &err)) {
+  if (!ct_tokens_check_model (&r->h, self->model, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
     goto error;
   }
-  if (h.dtype != self->cinfo.dtype) {
+  if (r->h.dtype != self->sink_info.dtype || (gint) r->h.width != self->sink_info.width
+      || (gint) r->h.height != self->sink_info.height) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
-        ("Token buffer holds %s elements but the caps say %s",
-            ct_tokens_dtype_name (h.dtype), ct_tokens_dtype_name (self->cinfo.dtype)), (NULL));
+        ("Token buffer holds %s elements of %ux%u frames but the caps say %s, %dx%d",
+            ct_tokens_dtype_name (r->h.dtype), r->h.width, r->h.height,
+            ct_tokens_dtype_name (self->sink_info.dtype), self->sink_info.width,
+            self->sink_info.height), (NULL));
     goto error;
   }
   gst_buffer_unmap (buf, &map);
-  self->discont = FALSE;      /* carried in the local flag from here */
-
-  GST_OBJECT_LOCK (self);
-  slice = self->slice;
-  t0 = self->frame_offset;
-  count = self->frame_count;
-  CtRegion region = { .top = self->region_top, .left = self->region_left };
-  output_size (self, &region.width, &region.height);
-  GST_OBJECT_UNLOCK (self);
-
-  base = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) :
-      (h.pts != CT_TOKENS_TIME_NONE ? h.pts : GST_CLOCK_TIME_NONE);
+  r->discont = GST_BUFFER_IS_DISCONT (buf) || self->discont;
+  self->discont = FALSE;
+  r->base = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) :
+      (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
+  r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
-
-  if (t0 >= h.n_frames) {
-    GST_DEBUG_OBJECT (self, "window of %u frames: nothing at frame-offset %u",
-        h.n_frames, t0);
-    return GST_FLOW_OK;
-  }
-  if (t0 % c->dec_pt) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("frame-offset %u is not a multiple of the model's decoder patch "
-            "length %d", t0, c->dec_pt), (NULL));
-    return GST_FLOW_ERROR;
-  }
-  nt = h.n_frames - t0;
-  if (count && count < nt)
-    nt = count;
-
-  tstart = g_get_monotonic_time ();
-  region.t0 = t0;
-  region.nt = nt;
-  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region.width ||
-      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region.height) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
-            "negotiation (output is %dx%d)", region.width, region.height,
-            GST_VIDEO_INFO_WIDTH (&self->out_info),
-            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
-    return GST_FLOW_ERROR;
-  }
-  gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
-      &self->threads, &self->threads_applied);
-  if (!ct_session_rasterize_region (self->session, self->z, h.n_frames, slice,
-          &region, self->out, &err)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
-            err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  GST_INFO_OBJECT (self, "decoded %u of %u frames (slice %d) in %.1f ms on %s",
-      nt, h.n_frames, slice > 0 ? slice : c->default_slice,
-      (g_get_monotonic_time () - tstart) / 1000.0,
-      ct_session_device_name (self->session));
-
-  for (guint i = 0; i < nt && ret == GST_FLOW_OK; i++) {
-    guint f = t0 + i;
-    GstClockTime pts, dur;
-    GstVideoFrame vf;
-    GstBuffer *out;
-
-    frame_times (self, &h, base, f, &pts, &dur);
-    if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
-      guint64 cstart, cstop;
-      GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
-      if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
-              &cstart, &cstop)) {
-        GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
-            f, GST_TIME_ARGS (pts));
-        discont = TRUE;
-        continue;
-      }
-    }
-    out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
-    if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
-      gst_buffer_unref (out);
-      GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
-      return GST_FLOW_ERROR;
-    }
-    gst_coordtok_model_to_frame (self->out + (gsize) i * region.height * region.width * 3,
-        &vf, self->scratch);
-    gst_video_frame_unmap (&vf);
-    GST_BUFFER_PTS (out) = pts;
-    GST_BUFFER_DURATION (out) = dur;
-    if (discont) {
-      GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
-      discont = FALSE;
-    }
-    ret = gst_pad_push (self->srcpad, out);
-  }
-  return ret;
+  return gst_coordtok_worker_push (&self->worker, r);
 
 error:
   g_clear_error (&err);
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
+  record_free (r);
   return GST_FLOW_ERROR;
 }
 
@@ -398,18 +596,57 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_CAPS:{
       GstCaps *caps;
-      gboolean ok;
+      GstCoordTokCapsInfo ci;
       gst_event_parse_caps (event, &caps);
-      ok = set_caps (self, caps);
-      gst_event_unref (event);
-      return ok;
+      if (!check_caps (self, caps, &ci)) {
+        gst_event_unref (event);
+        return FALSE;
+      }
+      self->sink_info = ci;
+      self->have_caps = TRUE;
+      gst_coordtok_worker_push_event (&self->worker, event);
+      return TRUE;
     }
-    case GST_EVENT_SEGMENT:
-      gst_event_copy_segment (event, &self->segment);
-      return gst_pad_push_event (self->srcpad, event);
+    case GST_EVENT_FLUSH_START:
+      return gst_coordtok_worker_flush_start (&self->worker, event);
     case GST_EVENT_FLUSH_STOP:
+      gst_coordtok_worker_set_flushing (&self->worker, TRUE);
+      gst_pad_pause_task (self->srcpad);
       gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
-      return gst_pad_push_event (self->srcpad, event);
+      GST_OBJECT_LOCK (self);
+      self->earliest_time = GST_CLOCK_TIME_NONE;
+      GST_OBJECT_UNLOCK (self);
+      return gst_coordtok_worker_flush_stop (&self->worker, event);
+    default:
+      if (GST_EVENT_IS_SERIALIZED (event)) {
+        gst_coordtok_worker_push_event (&self->worker, event);
+        return TRUE;
+      }
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static gboolean
+gst_coordtok_dec_src_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (parent);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_QOS:{
+      /* kept here: late frames are not decoded (decode_record); upstream,
+       * dropping would lose whole windows */
+      GstQOSType type;
+      gdouble proportion;
+      GstClockTimeDiff diff;
+      GstClockTime timestamp;
+      gst_event_parse_qos (event, &type, &proportion, &diff, &timestamp);
+      GST_OBJECT_LOCK (self);
+      self->proportion = proportion;
+      if (GST_CLOCK_TIME_IS_VALID (timestamp))
+        self->earliest_time = diff > 0 ? timestamp + diff : timestamp;
+      GST_OBJECT_UNLOCK (self);
+      gst_event_unref (event);
+      return TRUE;
+    }
     default:
       return gst_pad_event_default (pad, parent, event);
   }
@@ -425,7 +662,7 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       GstCaps *filter, *caps;
       gst_query_parse_caps (query, &filter);
       GST_OBJECT_LOCK (self);
-      caps = src_caps_for_stream (self);
+      caps = src_caps_for (self, self->have_caps ? &self->sink_info : NULL);
       GST_OBJECT_UNLOCK (self);
       if (filter) {
         GstCaps *tmp = gst_caps_intersect_full (filter, caps,
@@ -437,9 +674,64 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       gst_caps_unref (caps);
       return TRUE;
     }
+    case GST_QUERY_LATENCY:{
+      gboolean live;
+      GstClockTime min, max, lat;
+      if (!gst_pad_peer_query (self->sinkpad, query))
+        return FALSE;
+      gst_query_parse_latency (query, &live, &min, &max);
+      GST_OBJECT_LOCK (self);
+      lat = self->decode_latency;
+      self->reported = lat;
+      GST_OBJECT_UNLOCK (self);
+      if (live) {
+        min += lat;
+        if (GST_CLOCK_TIME_IS_VALID (max))
+          max += lat;
+      }
+      GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
+          ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
+          GST_TIME_ARGS (min));
+      gst_query_set_latency (query, live, min, max);
+      return TRUE;
+    }
     default:
       return gst_pad_query_default (pad, parent, query);
   }
+}
+
+static gboolean
+gst_coordtok_dec_src_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (parent);
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  return active ? gst_coordtok_worker_start (&self->worker) :
+      gst_coordtok_worker_stop (&self->worker);
+}
+
+/* Properties that must fit the model: checked when it is loaded. */
+static gboolean
+check_properties (GstCoordTokDec * self)
+{
+  const CtConfig *c = ct_model_config (self->model);
+  struct { const char *name; guint value; int align; } p[] = {
+    { "frame-offset", self->frame_offset, c->dec_pt },
+    { "region-left", self->region_left, c->dec_pxy },
+    { "region-top", self->region_top, c->dec_pxy },
+    { "region-width", self->region_width, c->dec_pxy },
+    { "region-height", self->region_height, c->dec_pxy },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (p); i++)
+    if (p[i].value % p[i].align) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("%s %u is not a multiple of %d, the decoder's patch %s of model %s",
+              p[i].name, p[i].value, p[i].align, i == 0 ? "length" : "size",
+              ct_model_id (self->model)), (NULL));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -466,28 +758,16 @@ start (GstCoordTokDec * self)
       ct_model_id (model), c->T, c->W, c->H, c->default_slice,
       ct_model_n_params (model), ct_session_device_name (session));
 
-  self->z_cap = ct_config_token_floats (c);
-  self->z = g_try_malloc (self->z_cap * sizeof (float));
-  self->out = g_try_malloc ((gsize) c->T * c->H * c->W * 3 * sizeof (float));
-  self->times = g_new0 (CtTokensFrameTime, c->T);
-  self->scratch = g_malloc ((gsize) c->W * 3);
-  if (!self->z || !self->out) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        ("Out of memory for a window of %d frames", c->T), (NULL));
-    g_clear_pointer (&self->z, g_free);
-    g_clear_pointer (&self->out, g_free);
-    g_clear_pointer (&self->times, g_free);
-    g_clear_pointer (&self->scratch, g_free);
-    ct_session_free (session);
-    ct_model_unref (model);
-    return FALSE;
-  }
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
   self->threads_applied = GST_COORDTOK_THREADS_UNSET;
+  /* before the first measurement: one window of one tile at 50 GFLOP/s */
+  self->decode_latency = (GstClockTime) (ct_config_decode_flops (c,
+          (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
+          c->default_slice) / 50e9 * GST_SECOND);
   GST_OBJECT_UNLOCK (self);
-  return TRUE;
+  return check_properties (self);
 }
 
 static void
@@ -506,10 +786,9 @@ stop (GstCoordTokDec * self)
     ct_session_free (session);
   if (model)
     ct_model_unref (model);
-  g_clear_pointer (&self->z, g_free);
   g_clear_pointer (&self->out, g_free);
-  g_clear_pointer (&self->times, g_free);
   g_clear_pointer (&self->scratch, g_free);
+  self->out_cap = self->scratch_cap = 0;
 }
 
 static GstStateChangeReturn
@@ -525,7 +804,12 @@ gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       self->have_caps = FALSE;
+      self->have_cinfo = FALSE;
       self->have_out_info = FALSE;
+      self->discont = FALSE;
+      self->qos_processed = self->qos_dropped = 0;
+      self->earliest_time = GST_CLOCK_TIME_NONE;
+      self->reported = GST_CLOCK_TIME_NONE;
       gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
       break;
     default:
@@ -659,6 +943,7 @@ gst_coordtok_dec_finalize (GObject * object)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
   stop (self);
+  gst_coordtok_worker_clear (&self->worker);
   g_free (self->model_path);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -763,7 +1048,12 @@ gst_coordtok_dec_init (GstCoordTokDec * self)
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_query_function (self->srcpad, gst_coordtok_dec_src_query);
+  gst_pad_set_event_function (self->srcpad, gst_coordtok_dec_src_event);
+  gst_pad_set_activatemode_function (self->srcpad, gst_coordtok_dec_src_activate_mode);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 2,
+      decode_record, record_free);
+  self->worker.event_func = worker_event;
 
   self->device = DEFAULT_DEVICE;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);

@@ -2,18 +2,24 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A plain GstElement (not GstVideoEncoder: that class counts every frame
- * finished without output as a QoS drop, i.e. T-1 per window).  Each frame
- * is converted into the window's preallocated float tensor as soon as it
- * arrives and the input buffer released, so live sources with small pools
- * never stall.  When the window holds T frames (or at EOS, a DISCONT buffer,
- * a caps/segment/stream-start change) it is encoded on the streaming thread
- * and one token buffer is pushed; serialized events that arrive while a
- * window is being collected are queued and pushed after it.
+ * finished without output as a QoS drop, i.e. T-1 per window).  Frames of
+ * any size are accepted: each is copied as packed RGB into the window being
+ * collected and the input buffer released at once.  A full window (or a
+ * partial one at EOS, a DISCONT buffer, a caps/segment/stream-start change)
+ * goes to the element's own thread (gstcoordtokworker.c), which cuts it
+ * into model-size tiles, encodes them as one batch and pushes one token
+ * record; window N is encoded while window N+1 is collected.  At most two
+ * windows exist (one collected, one encoded): when the encoder falls
+ * behind, upstream waits at the end of the next window.  Serialized events
+ * keep their place behind the windows before them.  QoS events from
+ * downstream stop here: a frame dropped upstream would be a frame missing
+ * from the tokens, and a late window cannot be made on time by dropping.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 #include "gstcoordtokenc.h"
+#include "gstcoordtokworker.h"
 
 #include <string.h>
 
@@ -33,6 +39,18 @@ enum {
 #define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
 #define DEFAULT_DTYPE GST_COORDTOK_DTYPE_F32
 
+/* One window of frames, as packed RGB, and what its record needs. */
+typedef struct {
+  guint8 *rgb;                  /* T frames of width*height*3 bytes */
+  gsize capacity;
+  CtTokensFrameTime *times;     /* T entries */
+  guint n;                      /* frames collected */
+  gint width, height, fps_n, fps_d, par_n, par_d;
+  guint64 offset_end;           /* frames before this window's end */
+  gboolean discont;
+  struct _GstCoordTokEnc *owner;
+} Window;
+
 struct _GstCoordTokEnc {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
@@ -46,19 +64,26 @@ struct _GstCoordTokEnc {
   /* READY and up */
   CtModel *model;
   CtSession *session;
-  gint threads_applied;          /* engine setting last applied */
+  gint threads_applied;          /* engine setting last applied (worker) */
 
-  /* streaming */
+  /* upstream thread */
   GstVideoInfo info;
   gboolean have_info;
-  float *video;                 /* (T, H, W, 3) window in model space */
-  float *z;                     /* token planes */
-  CtTokensFrameTime *times;     /* T entries */
-  guint n;                      /* frames in the window */
+  Window *cur;                  /* window being collected, or NULL */
   guint64 frames_in;            /* frame counter (OFFSET of token buffers) */
-  GQueue pending;               /* serialized events waiting for the window */
-  gboolean discont;             /* next token buffer gets DISCONT */
-  GstClockTime latency;         /* last posted window duration */
+  GQueue pending;               /* serialized events waiting for cur */
+  gboolean discont;             /* next window gets DISCONT */
+
+  /* the worker thread */
+  GstCoordTokWorker worker;
+  float *z;                     /* token planes of every tile */
+  gsize z_cap;
+  Window *spare;                /* a finished window for reuse (object lock) */
+
+  /* latency (object lock) */
+  GstClockTime window_time;     /* T frames at the input framerate */
+  GstClockTime encode_time;     /* processing: measured, or estimated */
+  GstClockTime reported;        /* what the last LATENCY answer said */
 };
 
 #define gst_coordtok_enc_parent_class parent_class
@@ -73,93 +98,182 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_COORDTOK_MEDIA_TYPE ", parsed = (boolean) true, "
-        "version = (int) 1, dtype = (string) { f32, f16, bf16 }, "
+        "version = (int) 2, dtype = (string) { f32, f16, bf16 }, "
         "window = (int) [ 1, MAX ], width = (int) [ 1, MAX ], "
         "height = (int) [ 1, MAX ], framerate = (fraction) [ 0/1, MAX ], "
+        "pixel-aspect-ratio = (fraction) [ 1/MAX, MAX ], "
+        "tile-width = (int) [ 1, MAX ], tile-height = (int) [ 1, MAX ], "
+        "tiles-x = (int) [ 1, MAX ], tiles-y = (int) [ 1, MAX ], "
         "rxy = (int) [ 1, MAX ], rt = (int) [ 1, MAX ], "
         "channels = (int) [ 1, MAX ], model-id = (string) ANY"));
 
 static void
+window_free (Window * w)
+{
+  if (!w)
+    return;
+  g_free (w->rgb);
+  g_free (w->times);
+  g_free (w);
+}
+
+/* A window for frames of the current caps: the spare one when it is big
+ * enough, else a new one (NULL when out of memory). */
+static Window *
+window_new (GstCoordTokEnc * self)
+{
+  const CtConfig *c = ct_model_config (self->model);
+  gsize frame = (gsize) GST_VIDEO_INFO_WIDTH (&self->info) *
+      GST_VIDEO_INFO_HEIGHT (&self->info) * 3;
+  Window *w;
+
+  GST_OBJECT_LOCK (self);
+  w = self->spare;
+  self->spare = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (w && w->capacity < frame * c->T) {
+    window_free (w);
+    w = NULL;
+  }
+  if (!w) {
+    w = g_new0 (Window, 1);
+    w->owner = self;
+    w->capacity = frame * c->T;
+    w->rgb = g_try_malloc (w->capacity);
+    w->times = g_new0 (CtTokensFrameTime, c->T);
+    if (!w->rgb) {
+      window_free (w);
+      return NULL;
+    }
+  }
+  w->n = 0;
+  w->width = GST_VIDEO_INFO_WIDTH (&self->info);
+  w->height = GST_VIDEO_INFO_HEIGHT (&self->info);
+  w->fps_n = GST_VIDEO_INFO_FPS_N (&self->info);
+  w->fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
+  w->par_n = GST_VIDEO_INFO_PAR_N (&self->info);
+  w->par_d = GST_VIDEO_INFO_PAR_D (&self->info);
+  w->discont = self->discont;
+  self->discont = FALSE;
+  return w;
+}
+
+/* The worker's free function: keep one window for reuse. */
+static void
+window_recycle (gpointer data)
+{
+  Window *w = data;
+  GstCoordTokEnc *self = w->owner;
+  GST_OBJECT_LOCK (self);
+  if (!self->spare) {
+    self->spare = w;
+    w = NULL;
+  }
+  GST_OBJECT_UNLOCK (self);
+  window_free (w);
+}
+
+static void
 reset_window (GstCoordTokEnc * self)
 {
-  self->n = 0;
+  window_free (self->cur);
+  self->cur = NULL;
   g_queue_clear_full (&self->pending, (GDestroyNotify) gst_event_unref);
 }
 
-static GstClockTime
-window_latency (GstCoordTokEnc * self)
+/* Record duration: the sum of the frames' durations; frames without one
+ * count as 1/framerate (computed for the whole window, not accumulated). */
+static guint64
+window_duration (const Window * w)
 {
-  const CtConfig *c;
-  if (!self->model || !self->have_info || GST_VIDEO_INFO_FPS_N (&self->info) <= 0)
-    return 0;
-  c = ct_model_config (self->model);
-  return gst_util_uint64_scale (c->T * GST_SECOND,
-      GST_VIDEO_INFO_FPS_D (&self->info), GST_VIDEO_INFO_FPS_N (&self->info));
+  guint64 sum = 0;
+  guint missing = 0;
+  for (guint i = 0; i < w->n; i++) {
+    if (w->times[i].duration == CT_TOKENS_TIME_NONE)
+      missing++;
+    else
+      sum += w->times[i].duration;
+  }
+  if (missing && w->fps_n <= 0)
+    return CT_TOKENS_TIME_NONE;
+  if (missing)
+    sum += gst_util_uint64_scale (missing, GST_SECOND * w->fps_d, w->fps_n);
+  return sum;
 }
 
-/* Encodes the frames collected so far (padded to T), pushes one token
- * buffer, then the events that waited for it. */
+static gboolean fill_header (GstCoordTokEnc * self, const Window * w,
+    CtTokensHeader * h, GError ** error);
+
+/* Worker thread: encodes one window (every tile in one batch) and pushes
+ * its token record. */
 static GstFlowReturn
-push_window (GstCoordTokEnc * self)
+encode_window (GstElement * element, gpointer data)
 {
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
   const CtConfig *c = ct_model_config (self->model);
+  Window *w = data;
   GError *err = NULL;
   CtTokensHeader h;
   GstBuffer *buf;
   GstMapInfo map;
-  GstFlowReturn ret = GST_FLOW_OK;
-  guint n = self->n;
   gint64 t0;
 
-  if (n == 0)
-    goto events;
-
-  ct_pad_window (c, self->video, n);
-  gst_coordtok_apply_threads (GST_ELEMENT (self), self->sinkpad, self->session,
+  if (!fill_header (self, w, &h, &err)) {
+    GST_ELEMENT_ERROR (self, STREAM, ENCODE, ("%s", err->message), (NULL));
+    g_clear_error (&err);
+    return GST_FLOW_ERROR;
+  }
+  gsize need = ct_tokens_n_elems (&h);
+  if (need > self->z_cap) {
+    g_free (self->z);
+    self->z = g_try_malloc (need * sizeof (float));
+    self->z_cap = self->z ? need : 0;
+    if (!self->z) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Out of memory for the tokens of %u tiles", ct_tokens_n_tiles (&h)), (NULL));
+      return GST_FLOW_ERROR;
+    }
+  }
+  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
       &self->threads, &self->threads_applied);
   t0 = g_get_monotonic_time ();
-  if (!ct_session_encode (self->session, self->video, n, self->z, NULL, &err)) {
+  if (!ct_session_encode_rgb8 (self->session, w->rgb, w->width, w->height,
+          (gsize) w->width * 3, (gsize) w->width * w->height * 3, w->n, self->z,
+          &err)) {
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
         ("CoordTok encoding failed: %s", err->message), (NULL));
     g_clear_error (&err);
-    reset_window (self);
     return GST_FLOW_ERROR;
   }
-  GST_INFO_OBJECT (self, "encoded a window of %u/%d frames in %.1f ms on %s",
-      n, c->T, (g_get_monotonic_time () - t0) / 1000.0,
+  GstClockTime took = (g_get_monotonic_time () - t0) * GST_USECOND;
+  GST_INFO_OBJECT (self, "encoded a window of %u/%d frames, %u tiles, in %.1f ms on %s",
+      w->n, c->T, ct_tokens_n_tiles (&h), took / 1e6,
       ct_session_device_name (self->session));
 
-  ct_tokens_header_init (&h, self->model, (CtTokensDType) self->dtype, n);
-  if (GST_VIDEO_INFO_FPS_N (&self->info) > 0) {
-    h.fps_n = GST_VIDEO_INFO_FPS_N (&self->info);
-    h.fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
+  /* processing latency: the slowest window so far, reported again when a
+   * window takes longer than what the pipeline was told */
+  gboolean repost = FALSE;
+  GST_OBJECT_LOCK (self);
+  if (took > self->encode_time || self->encode_time == GST_CLOCK_TIME_NONE) {
+    self->encode_time = took;
+    repost = self->reported != GST_CLOCK_TIME_NONE &&
+        self->window_time + took > self->reported;
   }
-  h.pts = self->times[0].pts;
-  /* the sum of the frames' durations; frames without one count as
-   * 1/framerate (computed for the whole window, not accumulated) */
-  {
-    guint64 sum = 0;
-    guint missing = 0;
-    for (guint i = 0; i < n; i++) {
-      if (self->times[i].duration == CT_TOKENS_TIME_NONE)
-        missing++;
-      else
-        sum += self->times[i].duration;
-    }
-    if (missing && h.fps_n > 0)
-      sum += gst_util_uint64_scale (missing, GST_SECOND * h.fps_d, h.fps_n);
-    h.duration = (missing && h.fps_n <= 0) ? CT_TOKENS_TIME_NONE : sum;
+  GST_OBJECT_UNLOCK (self);
+  if (repost) {
+    GST_INFO_OBJECT (self, "a window took %" GST_TIME_FORMAT ": latency grows",
+        GST_TIME_ARGS (took));
+    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
   }
 
   buf = gst_buffer_new_allocate (NULL, ct_tokens_record_size (&h), NULL);
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  if (!ct_tokens_pack (&h, self->times, self->z, map.data, map.size, &err)) {
+  if (!ct_tokens_pack (&h, w->times, self->z, map.data, map.size, &err)) {
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
         ("Packing CoordTok tokens failed: %s", err->message), (NULL));
     g_clear_error (&err);
-    reset_window (self);
     return GST_FLOW_ERROR;
   }
   gst_buffer_unmap (buf, &map);
@@ -167,24 +281,52 @@ push_window (GstCoordTokEnc * self)
   GST_BUFFER_PTS (buf) = h.pts;
   GST_BUFFER_DTS (buf) = h.pts;
   GST_BUFFER_DURATION (buf) = h.duration;
-  GST_BUFFER_OFFSET (buf) = self->frames_in - n;
-  GST_BUFFER_OFFSET_END (buf) = self->frames_in;
-  if (self->discont) {
+  GST_BUFFER_OFFSET (buf) = w->offset_end - w->n;
+  GST_BUFFER_OFFSET_END (buf) = w->offset_end;
+  if (w->discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    self->discont = FALSE;
-  }
-  self->n = 0;
   GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, buf);
-  ret = gst_pad_push (self->srcpad, buf);
-  if (ret != GST_FLOW_OK)
-    GST_DEBUG_OBJECT (self, "push returned %s", gst_flow_get_name (ret));
+  return gst_pad_push (self->srcpad, buf);
+}
 
-events:
-  {
-    GstEvent *ev;
-    while ((ev = g_queue_pop_head (&self->pending)))
-      gst_pad_push_event (self->srcpad, ev);
+static gboolean
+fill_header (GstCoordTokEnc * self, const Window * w, CtTokensHeader * h,
+    GError ** error)
+{
+  if (!ct_tokens_header_init_tiled (h, self->model, (CtTokensDType) self->dtype,
+          MAX (w->n, 1), w->width, w->height, error))
+    return FALSE;
+  if (w->fps_n > 0) {
+    h->fps_n = w->fps_n;
+    h->fps_d = w->fps_d;
   }
+  if (w->par_n > 0 && w->par_d > 0) {
+    h->par_n = w->par_n;
+    h->par_d = w->par_d;
+  }
+  h->pts = w->n ? w->times[0].pts : CT_TOKENS_TIME_NONE;
+  h->duration = window_duration (w);
+  return TRUE;
+}
+
+/* Hands the window being collected to the worker (waits while the worker
+ * is busy with the one before), then the events that waited for it. */
+static GstFlowReturn
+submit_window (GstCoordTokEnc * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstEvent *ev;
+  Window *w = self->cur;
+
+  self->cur = NULL;
+  if (w && w->n > 0) {
+    w->offset_end = self->frames_in;
+    ret = gst_coordtok_worker_push (&self->worker, w);
+  } else {
+    window_free (w);
+  }
+  while ((ev = g_queue_pop_head (&self->pending)))
+    gst_coordtok_worker_push_event (&self->worker, ev);
   return ret;
 }
 
@@ -194,7 +336,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
   const CtConfig *c = ct_model_config (self->model);
   GstVideoFrame frame;
-  GstFlowReturn ret = GST_FLOW_OK;
+  GstFlowReturn ret;
 
   if (!self->have_info) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first buffer"),
@@ -202,16 +344,30 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  /* what the worker met downstream (an error, EOS, not-linked) */
+  ret = gst_coordtok_worker_flow (&self->worker);
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref (buf);
+    return ret;
+  }
 
-  if (GST_BUFFER_IS_DISCONT (buf) && self->n > 0) {
+  if (GST_BUFFER_IS_DISCONT (buf) && self->cur && self->cur->n > 0) {
     GST_DEBUG_OBJECT (self, "discontinuity: pushing the partial window of %u frames",
-        self->n);
-    ret = push_window (self);
+        self->cur->n);
+    ret = submit_window (self);
     self->discont = TRUE;       /* the window starting here */
     if (ret != GST_FLOW_OK) {
       gst_buffer_unref (buf);
       return ret;
     }
+  }
+  if (!self->cur && !(self->cur = window_new (self))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Out of memory for a window of %d frames of %dx%d", c->T,
+            GST_VIDEO_INFO_WIDTH (&self->info), GST_VIDEO_INFO_HEIGHT (&self->info)),
+        (NULL));
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
   }
 
   if (!gst_video_frame_map (&frame, &self->info, buf, GST_MAP_READ)) {
@@ -221,20 +377,34 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
-  gst_coordtok_frame_to_model (&frame,
-      self->video + (gsize) self->n * c->H * c->W * 3);
+  Window *w = self->cur;
+  gst_coordtok_frame_to_rgb8 (&frame,
+      w->rgb + (gsize) w->n * w->width * w->height * 3);
   gst_video_frame_unmap (&frame);
 
-  self->times[self->n].pts = GST_BUFFER_PTS (buf);
+  w->times[w->n].pts = GST_BUFFER_PTS (buf);
   /* NONE stays NONE: the decoder then computes it from the framerate */
-  self->times[self->n].duration = GST_BUFFER_DURATION (buf);
-  self->n++;
+  w->times[w->n].duration = GST_BUFFER_DURATION (buf);
+  w->n++;
   self->frames_in++;
   gst_buffer_unref (buf);
 
-  if (self->n == (guint) c->T)
-    ret = push_window (self);
-  return ret;
+  if (w->n == (guint) c->T)
+    return submit_window (self);
+  return GST_FLOW_OK;
+}
+
+/* Processing time before the first window was measured: the FLOPs of the
+ * tiles at a modest 50 GFLOP/s (two cores of a small machine). */
+static GstClockTime
+estimate_encode_time (GstCoordTokEnc * self, gint width, gint height)
+{
+  const CtConfig *c = ct_model_config (self->model);
+  CtTileGrid g;
+  if (!ct_tile_grid_init (&g, c, width, height, NULL))
+    return 0;
+  return (GstClockTime) (ct_config_encode_flops (c) * ct_tile_grid_n_tiles (&g)
+      / 50e9 * GST_SECOND);
 }
 
 static gboolean
@@ -243,19 +413,11 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
   const CtConfig *c = ct_model_config (self->model);
   GstVideoInfo info;
   GstCaps *src_caps;
-  gboolean ok;
+  GError *err = NULL;
 
   if (!gst_video_info_from_caps (&info, caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Invalid raw video caps %" GST_PTR_FORMAT, caps), (NULL));
-    return FALSE;
-  }
-  if (GST_VIDEO_INFO_WIDTH (&info) != c->W || GST_VIDEO_INFO_HEIGHT (&info) != c->H) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Input is %dx%d but model %s needs %dx%d frames: put videoscale "
-            "(and videoconvert) before coordtokenc",
-            GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info),
-            ct_model_id (self->model), c->W, c->H), (NULL));
     return FALSE;
   }
   if (GST_VIDEO_INFO_IS_INTERLACED (&info)) {
@@ -264,29 +426,55 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
         (NULL));
     return FALSE;
   }
+  /* the header of a window of these frames: checks the size and the grid */
+  Window probe = { .n = 1, .width = GST_VIDEO_INFO_WIDTH (&info),
+    .height = GST_VIDEO_INFO_HEIGHT (&info), .fps_n = GST_VIDEO_INFO_FPS_N (&info),
+    .fps_d = GST_VIDEO_INFO_FPS_D (&info), .par_n = GST_VIDEO_INFO_PAR_N (&info),
+    .par_d = GST_VIDEO_INFO_PAR_D (&info) };
+  CtTokensFrameTime t = { CT_TOKENS_TIME_NONE, CT_TOKENS_TIME_NONE };
+  CtTokensHeader h;
+  probe.times = &t;
+  if (!fill_header (self, &probe, &h, &err)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("coordtokenc cannot take %dx%d frames: %s (scale them down with "
+            "videoscale first)", probe.width, probe.height, err->message), (NULL));
+    g_clear_error (&err);
+    return FALSE;
+  }
   self->info = info;
   self->have_info = TRUE;
+  GST_INFO_OBJECT (self, "%dx%d frames: %u x %u tiles of %dx%d (%u tokens per window)",
+      probe.width, probe.height, h.tiles_x, h.tiles_y, c->W, c->H,
+      ct_tokens_n_tiles (&h) * (c->rxy * c->rxy + 2 * c->rt * c->rxy));
 
-  src_caps = gst_coordtok_token_caps (self->model, (CtTokensDType) self->dtype,
-      GST_VIDEO_INFO_FPS_N (&info), GST_VIDEO_INFO_FPS_D (&info));
+  src_caps = gst_coordtok_token_caps_from_header (&h);
   GST_DEBUG_OBJECT (self, "src caps %" GST_PTR_FORMAT, src_caps);
-  ok = gst_pad_set_caps (self->srcpad, src_caps);
+  gst_coordtok_worker_push_event (&self->worker, gst_event_new_caps (src_caps));
   gst_caps_unref (src_caps);
 
-  if (window_latency (self) != self->latency) {
-    self->latency = window_latency (self);
-    GST_INFO_OBJECT (self, "latency is now %" GST_TIME_FORMAT " (%d frames)",
-        GST_TIME_ARGS (self->latency), c->T);
+  GstClockTime window = 0;
+  if (GST_VIDEO_INFO_FPS_N (&info) > 0)
+    window = gst_util_uint64_scale (c->T * GST_SECOND, GST_VIDEO_INFO_FPS_D (&info),
+        GST_VIDEO_INFO_FPS_N (&info));
+  GST_OBJECT_LOCK (self);
+  gboolean changed = window != self->window_time;
+  self->window_time = window;
+  self->encode_time = estimate_encode_time (self, probe.width, probe.height);
+  GST_OBJECT_UNLOCK (self);
+  if (changed) {
+    GST_INFO_OBJECT (self, "window is now %" GST_TIME_FORMAT " (%d frames)",
+        GST_TIME_ARGS (window), c->T);
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
   }
-  return ok;
+  return TRUE;
 }
 
 static gboolean
 gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
+  guint n = self->cur ? self->cur->n : 0;
 
   GST_LOG_OBJECT (self, "event %" GST_PTR_FORMAT, event);
   switch (GST_EVENT_TYPE (event)) {
@@ -303,9 +491,9 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
           return TRUE;
         }
       }
-      if (self->n > 0) {
-        GST_DEBUG_OBJECT (self, "caps change mid-window: pushing %u frames", self->n);
-        push_window (self);
+      if (n > 0) {
+        GST_DEBUG_OBJECT (self, "caps change mid-window: pushing %u frames", n);
+        submit_window (self);
       }
       ok = set_caps (self, caps);
       gst_event_unref (event);
@@ -314,22 +502,29 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_SEGMENT:
     case GST_EVENT_STREAM_START:
     case GST_EVENT_EOS:
-      if (self->n > 0) {
+      if (n > 0) {
         GST_DEBUG_OBJECT (self, "%s: pushing the partial window of %u frames",
-            GST_EVENT_TYPE_NAME (event), self->n);
-        push_window (self);
+            GST_EVENT_TYPE_NAME (event), n);
+        submit_window (self);
       }
-      return gst_pad_push_event (self->srcpad, event);
+      gst_coordtok_worker_push_event (&self->worker, event);
+      return TRUE;
+    case GST_EVENT_FLUSH_START:
+      return gst_coordtok_worker_flush_start (&self->worker, event);
     case GST_EVENT_FLUSH_STOP:
-      GST_DEBUG_OBJECT (self, "flush: discarding %u frames", self->n);
+      GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
       reset_window (self);
       self->discont = TRUE;
-      return gst_pad_push_event (self->srcpad, event);
+      return gst_coordtok_worker_flush_stop (&self->worker, event);
     default:
-      if (GST_EVENT_IS_SERIALIZED (event) && self->n > 0) {
-        GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
-            GST_EVENT_TYPE_NAME (event));
-        g_queue_push_tail (&self->pending, event);
+      if (GST_EVENT_IS_SERIALIZED (event)) {
+        if (n > 0) {
+          GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
+              GST_EVENT_TYPE_NAME (event));
+          g_queue_push_tail (&self->pending, event);
+        } else {
+          gst_coordtok_worker_push_event (&self->worker, event);
+        }
         return TRUE;
       }
       return gst_pad_event_default (pad, parent, event);
@@ -345,14 +540,7 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
     case GST_QUERY_CAPS:{
       GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
       gst_query_parse_caps (query, &filter);
-      GST_OBJECT_LOCK (self);
-      if (self->model) {
-        const CtConfig *c = ct_model_config (self->model);
-        caps = gst_caps_make_writable (caps);
-        gst_caps_set_simple (caps, "width", G_TYPE_INT, c->W, "height",
-            G_TYPE_INT, c->H, NULL);
-      }
-      GST_OBJECT_UNLOCK (self);
+      /* any size: frames larger than the model's are tiled */
       if (filter) {
         GstCaps *tmp = gst_caps_intersect_full (filter, caps,
             GST_CAPS_INTERSECT_FIRST);
@@ -364,8 +552,9 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
       return TRUE;
     }
     case GST_QUERY_ACCEPT_CAPS:{
-      /* Only the template is checked here, so that a wrong size reaches
-       * set_caps and gets a clear error instead of a bare not-negotiated. */
+      /* Only the template is checked here, so that a size the encoder
+       * cannot take reaches set_caps and gets a clear error instead of a
+       * bare not-negotiated. */
       GstCaps *caps, *templ = gst_pad_get_pad_template_caps (pad);
       gst_query_parse_accept_caps (query, &caps);
       gst_query_set_accept_caps_result (query, gst_caps_can_intersect (caps, templ));
@@ -376,6 +565,12 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
       /* frames are copied at once: any pool, no metas needed beyond
        * GstVideoMeta which gst_video_frame_map honours */
       gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+      return TRUE;
+    case GST_QUERY_DRAIN:
+      /* upstream wants its buffers back: they are all copied already; the
+       * windows queued before are encoded first */
+      if (!self->cur || self->cur->n == 0)
+        gst_coordtok_worker_drain (&self->worker);
       return TRUE;
     default:
       return gst_pad_query_default (pad, parent, query);
@@ -394,8 +589,11 @@ gst_coordtok_enc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       if (!gst_pad_peer_query (self->sinkpad, query))
         return FALSE;
       gst_query_parse_latency (query, &live, &min, &max);
+      /* a frame leaves as tokens one window and one encode after it came */
       GST_OBJECT_LOCK (self);
-      lat = window_latency (self);
+      lat = self->window_time + (GST_CLOCK_TIME_IS_VALID (self->encode_time) ?
+          self->encode_time : 0);
+      self->reported = lat;
       GST_OBJECT_UNLOCK (self);
       if (live) {
         min += lat;
@@ -411,6 +609,32 @@ gst_coordtok_enc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
     default:
       return gst_pad_query_default (pad, parent, query);
   }
+}
+
+static gboolean
+gst_coordtok_enc_src_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_QOS:
+      /* not upstream: elements there would drop frames of a window (see
+       * the file comment) */
+      GST_LOG_OBJECT (parent, "QoS event stops here: %" GST_PTR_FORMAT, event);
+      gst_event_unref (event);
+      return TRUE;
+    default:
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static gboolean
+gst_coordtok_enc_src_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active)
+{
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  return active ? gst_coordtok_worker_start (&self->worker) :
+      gst_coordtok_worker_stop (&self->worker);
 }
 
 static gboolean
@@ -438,19 +662,6 @@ start (GstCoordTokEnc * self)
       c->rxy, c->rt, c->rxy, c->channels, ct_model_n_params (model),
       ct_session_device_name (session), ct_tokens_dtype_name ((CtTokensDType) self->dtype));
 
-  self->video = g_try_malloc ((gsize) c->T * c->H * c->W * 3 * sizeof (float));
-  self->z = g_try_malloc (ct_config_token_floats (c) * sizeof (float));
-  self->times = g_new0 (CtTokensFrameTime, c->T);
-  if (!self->video || !self->z) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        ("Out of memory for a window of %d frames", c->T), (NULL));
-    g_clear_pointer (&self->video, g_free);
-    g_clear_pointer (&self->z, g_free);
-    g_clear_pointer (&self->times, g_free);
-    ct_session_free (session);
-    ct_model_unref (model);
-    return FALSE;
-  }
   GST_OBJECT_LOCK (self);
   self->model = model;
   self->session = session;
@@ -475,9 +686,10 @@ stop (GstCoordTokEnc * self)
     ct_session_free (session);
   if (model)
     ct_model_unref (model);
-  g_clear_pointer (&self->video, g_free);
   g_clear_pointer (&self->z, g_free);
-  g_clear_pointer (&self->times, g_free);
+  self->z_cap = 0;
+  window_free (self->spare);
+  self->spare = NULL;
 }
 
 static GstStateChangeReturn
@@ -496,7 +708,9 @@ gst_coordtok_enc_change_state (GstElement * element, GstStateChange transition)
       self->have_info = FALSE;
       self->frames_in = 0;
       self->discont = TRUE;
-      self->latency = 0;
+      self->window_time = 0;
+      self->encode_time = GST_CLOCK_TIME_NONE;
+      self->reported = GST_CLOCK_TIME_NONE;
       break;
     default:
       break;
@@ -508,8 +722,8 @@ gst_coordtok_enc_change_state (GstElement * element, GstStateChange transition)
 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      if (self->n)
-        GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->n);
+      if (self->cur && self->cur->n)
+        GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
       reset_window (self);
       self->have_info = FALSE;
       break;
@@ -596,6 +810,7 @@ gst_coordtok_enc_finalize (GObject * object)
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
   stop (self);
   reset_window (self);
+  gst_coordtok_worker_clear (&self->worker);
   g_free (self->model_path);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -668,8 +883,12 @@ gst_coordtok_enc_init (GstCoordTokEnc * self)
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_query_function (self->srcpad, gst_coordtok_enc_src_query);
+  gst_pad_set_event_function (self->srcpad, gst_coordtok_enc_src_event);
+  gst_pad_set_activatemode_function (self->srcpad, gst_coordtok_enc_src_activate_mode);
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 1,
+      encode_window, window_recycle);
 
   self->device = DEFAULT_DEVICE;
   self->dtype = DEFAULT_DTYPE;

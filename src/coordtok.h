@@ -177,6 +177,47 @@ typedef struct {
 gboolean ct_session_rasterize_region (CtSession *s, const float *z,
     int n_frames, int slice, CtRegion *region, float *out, GError **error);
 
+/* ---- Tiles: frames of any size ----------------------------------------
+ * A frame larger (or smaller) than the model's W x H is cut into a grid of
+ * model-size tiles from the top left; tiles past the right and bottom edges
+ * are filled by replicating the last column and row, and the decoder crops
+ * them again.  Each tile of a window is encoded as its own triplane; z of
+ * a tiled window is n_tiles triplanes one after another, tiles row-major
+ * (tile = row * cols + col).  A frame of exactly W x H is one tile. */
+#define CT_FRAME_MAX 16384           /* largest frame width or height */
+#define CT_TILES_MAX 4096            /* largest tile count of a window */
+typedef struct {
+  int width, height;                 /* frame size, pixels */
+  int tile_width, tile_height;       /* the model's W, H */
+  int cols, rows;                    /* ceil (width / W), ceil (height / H) */
+} CtTileGrid;
+gboolean ct_tile_grid_init (CtTileGrid *g, const CtConfig *c, int width,
+    int height, GError **error);
+int ct_tile_grid_n_tiles (const CtTileGrid *g);
+/* Tile `tile` of an RGB8 window (frame f's row y at rgb + f*frame_stride +
+ * y*stride) into model space (T, H, W, 3), frames >= n_frames padded. */
+void ct_tile_gather_rgb8 (const CtConfig *c, const CtTileGrid *g, int tile,
+    const guint8 *rgb, gsize stride, gsize frame_stride, int n_frames,
+    float *video);
+/* Encodes a window of n_frames RGB8 frames of any size: every tile, as one
+ * batch (all tiles through each layer together, in batches bounded to
+ * about 512 MiB of workspace).  z: n_tiles * ct_config_token_floats. */
+gboolean ct_session_encode_rgb8 (CtSession *s, const guint8 *rgb, int width,
+    int height, gsize stride, gsize frame_stride, int n_frames, float *z,
+    GError **error);
+/* Decodes a region of a tiled window: the region (frames, rows, columns)
+ * is in frame coordinates, aligned as for ct_session_rasterize_region (the
+ * frame's own edge may end it anywhere); out (nt, height, width, 3).
+ * Sequences of all tiles are stacked into the same matrix products. */
+gboolean ct_session_rasterize_tiles (CtSession *s, const float *z,
+    const CtTileGrid *g, int n_frames, int slice, CtRegion *region, float *out,
+    GError **error);
+/* Frames the rasterizer decodes together for this grid, slice and region
+ * (NULL: whole frames): decoding a region chunk by chunk, chunks starting
+ * at region->t0, gives exactly the pixels of decoding it at once. */
+int ct_session_rasterize_chunk_frames (CtSession *s, const CtTileGrid *g,
+    int n_frames, int slice, const CtRegion *region);
+
 /* Coordinates of patch (it, ix, iy) as the official code computes them. */
 void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
 

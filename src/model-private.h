@@ -63,6 +63,14 @@ typedef struct {
 
 const CtWeights *ct_model_weights (const CtModel *m);
 
+/* Where a batched encode gets its windows: tile(user, i, scratch) returns
+ * tile i's window (T, H, W, 3) in model space, padded past n_frames, either
+ * its own memory or `scratch` (T*H*W*3 floats) filled. */
+typedef struct {
+  const float *(*tile) (void *user, int i, float *scratch);
+  void *user;
+} CtTileSource;
+
 /* A backend runs the network over a model's weights.  The CPU backend is
  * built into libcoordtok; the CUDA backend is a module loaded at run time
  * (libcoordtok-cuda.so, symbol ct_cuda_backend_ops) so that the library
@@ -79,11 +87,16 @@ typedef struct {
       float *out, float *embedding, GError **error);
   const char *(*device_name) (void *ctx);
   /* Optional: n_seq independent sequences of seq queries in one call
-   * (coords/out stacked); NULL: the session calls decode per sequence. */
-  gboolean (*decode_seqs) (void *ctx, const float *z, const float *coords,
+   * (coords/out stacked), sequence i over planes z[i] (tiles of a frame
+   * grid); NULL: the session calls decode per sequence. */
+  gboolean (*decode_seqs) (void *ctx, const float *const *z, const float *coords,
       int n_seq, int seq, float *out, float *embedding, GError **error);
   /* Optional: host threads per call (0: automatic); NULL: not applicable. */
   void (*set_threads) (void *ctx, int n);
+  /* Optional: n_tiles windows with the same n_frames in one batch; NULL:
+   * the session calls encode per tile. */
+  gboolean (*encode_tiles) (void *ctx, const CtTileSource *src, int n_tiles,
+      int n_frames, float *z, CtEncodeTrace *trace, GError **error);
 } CtBackendOps;
 
 #define CT_CUDA_BACKEND_SYMBOL "ct_cuda_backend_ops"

@@ -3,6 +3,8 @@
 #include "cpu/cpu-backend.h"
 #include "cpu/blas-core.h"
 
+#include <string.h>
+
 static gboolean
 cpu_probe (GError **error)
 {
@@ -24,36 +26,78 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
   ctx->config = c;
   ctx->w = ct_model_weights (m);
 
-  gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
-  gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;
-  gsize proj = (gsize) MAX (c->qxy, c->qt) * c->qxy * c->channels * Nq;
-  gsize sizes[] = {
-    Nv * pin, (Nv + 1) * D, ct_cpu_vit_scratch_floats (Nv + 1, D), Nv * D, Nv,
-    Nv * 2 * D, Nq * D, Nq * D, Nq * 3 * D, Nq * D, Nq * 4 * D, proj,
-  };
-  gsize total = 0;
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
-    total += (sizes[i] + 15) & ~(gsize) 15;
-  ctx->enc_block = g_try_malloc (total * sizeof (float));
-  if (!ctx->enc_block) {
-    g_set_error (error, CT_ERROR, CT_ERROR_IO, "out of memory for encoder workspace");
+  if (!ct_cpu_reserve_encode (ctx, 1, error)) {
     ct_model_unref (ctx->model);
     g_free (ctx);
     return NULL;
   }
-  float **slots[] = {
-    &ctx->enc.patches, &ctx->enc.h, &ctx->enc.scratch, &ctx->enc.memory,
-    &ctx->enc.key_bias, &ctx->enc.kv, &ctx->enc.q, &ctx->enc.q_ln,
-    &ctx->enc.q_proj, &ctx->enc.q_att, &ctx->enc.q_hidden, &ctx->enc.proj_tmp,
+  ct_thread_policy_init (&ctx->enc_threads, 0);     /* all cores, fixed */
+  ct_thread_policy_init (&ctx->dec_threads, 0);
+  return ctx;
+}
+
+/* Floats of each encoder buffer for a batch of B tiles, in the order of
+ * the slots in ct_cpu_reserve_encode. */
+static void
+encode_sizes (const CtConfig *c, gsize B, gsize sizes[13])
+{
+  gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
+  gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;
+  gsize proj = (gsize) MAX (c->qxy, c->qt) * c->qxy * c->channels * Nq;
+  gsize video = (gsize) c->T * c->H * c->W * 3;
+  gsize v[13] = {
+    video, Nv * pin, B * (Nv + 1) * D, ct_cpu_vit_scratch_floats (B * (Nv + 1), D),
+    B * Nv * D, Nv, B * Nv * 2 * D, B * Nq * D, B * Nq * D, B * Nq * 3 * D,
+    B * Nq * D, B * Nq * 4 * D, proj,
   };
-  float *p = ctx->enc_block;
+  memcpy (sizes, v, sizeof v);
+}
+
+/* Bytes one more tile adds to the workspace: bounds the batch so that a
+ * large frame grid does not need gigabytes at once (512 MiB per batch). */
+int
+ct_cpu_encode_max_batch (const CtConfig *c)
+{
+  gsize one[13], two[13], per_tile = 0;
+  encode_sizes (c, 1, one);
+  encode_sizes (c, 2, two);
+  for (int i = 0; i < 13; i++)
+    per_tile += two[i] - one[i];
+  gsize max = (512u << 20) / MAX (per_tile * sizeof (float), 1);
+  return (int) CLAMP (max, 1, 256);
+}
+
+gboolean
+ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error)
+{
+  if (tiles <= ctx->enc.tiles)
+    return TRUE;
+  gsize sizes[13], total = 0;
+  encode_sizes (ctx->config, tiles, sizes);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    total += (sizes[i] + 15) & ~(gsize) 15;
+  float *block = g_try_malloc (total * sizeof (float));
+  if (!block) {
+    g_set_error (error, CT_ERROR, CT_ERROR_IO,
+        "out of memory for an encoder workspace of %d tiles (%" G_GSIZE_FORMAT " MiB)",
+        tiles, total * sizeof (float) >> 20);
+    return FALSE;
+  }
+  g_free (ctx->enc_block);
+  ctx->enc_block = block;
+  float **slots[13] = {
+    &ctx->enc.video, &ctx->enc.patches, &ctx->enc.h, &ctx->enc.scratch,
+    &ctx->enc.memory, &ctx->enc.key_bias, &ctx->enc.kv, &ctx->enc.q,
+    &ctx->enc.q_ln, &ctx->enc.q_proj, &ctx->enc.q_att, &ctx->enc.q_hidden,
+    &ctx->enc.proj_tmp,
+  };
+  float *p = block;
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
     *slots[i] = p;
     p += (sizes[i] + 15) & ~(gsize) 15;
   }
-  ct_thread_policy_init (&ctx->enc_threads, 0);     /* all cores, fixed */
-  ct_thread_policy_init (&ctx->dec_threads, 0);
-  return ctx;
+  ctx->enc.tiles = tiles;
+  return TRUE;
 }
 
 gboolean
@@ -112,14 +156,30 @@ cpu_set_threads (void *vctx, int n)
 
 /* The backend's calls, each under its thread policy (cpu/threads.h). */
 static gboolean
-cpu_encode (void *vctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error)
+cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
+    int n_frames, float *z, CtEncodeTrace *trace, GError **error)
 {
   CtCpuContext *ctx = vctx;
   gint64 t0 = ct_thread_policy_begin (&ctx->enc_threads);
-  gboolean ok = ct_cpu_encode (ctx, video, n_frames, z, trace, error);
-  ct_thread_policy_end (&ctx->enc_threads, t0, ok ? ct_config_encode_flops (ctx->config) : 0);
+  gboolean ok = ct_cpu_encode_tiles (ctx, src, n_tiles, n_frames, z, trace, error);
+  ct_thread_policy_end (&ctx->enc_threads, t0,
+      ok ? n_tiles * ct_config_encode_flops (ctx->config) : 0);
   return ok;
+}
+
+static const float *
+given_video (void *user, int i, float *scratch)
+{
+  return user;
+}
+
+/* One window is a batch of one: a single code path for both. */
+static gboolean
+cpu_encode (void *vctx, const float *video, int n_frames, float *z,
+    CtEncodeTrace *trace, GError **error)
+{
+  CtTileSource src = { given_video, (void *) video };
+  return cpu_encode_tiles (vctx, &src, 1, n_frames, z, trace, error);
 }
 
 static gboolean
@@ -135,7 +195,7 @@ cpu_decode (void *vctx, const float *z, const float *coords, int n, float *out,
 }
 
 static gboolean
-cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
+cpu_decode_seqs (void *vctx, const float *const *z, const float *coords, int n_seq,
     int seq, float *out, float *embedding, GError **error)
 {
   CtCpuContext *ctx = vctx;
@@ -156,4 +216,5 @@ const CtBackendOps ct_cpu_backend_ops = {
   .decode_seqs = cpu_decode_seqs,
   .device_name = cpu_device_name,
   .set_threads = cpu_set_threads,
+  .encode_tiles = cpu_encode_tiles,
 };

@@ -6,15 +6,20 @@
 #include "cpu/ops.h"
 #include "cpu/threads.h"
 
+/* Encoder workspace for a batch of `tiles` windows (tiles of one frame
+ * grid): every row count below is per tile, times `tiles`, except the
+ * per-tile inputs (video, patches) and the projector output. */
 typedef struct {
-  float *patches;    /* (Nv, 3*et*ep*ep) */
-  float *h;          /* (Nv+1, De): cls + tokens */
-  float *scratch;    /* ViT block scratch for Nv+1 rows */
-  float *memory;     /* (Nv, De) */
-  float *key_bias;   /* (Nv) */
-  float *kv;         /* (Nv, 2De) */
-  float *q, *q_ln, *q_proj, *q_att, *q_hidden; /* Nq rows */
-  float *proj_tmp;   /* projector outputs of one plane */
+  int tiles;         /* batch capacity */
+  float *video;      /* (T, H, W, 3) one tile, model space */
+  float *patches;    /* (Nv, 3*et*ep*ep) one tile */
+  float *h;          /* (Nv+1, De) per tile: cls + tokens */
+  float *scratch;    /* ViT block scratch for tiles*(Nv+1) rows */
+  float *memory;     /* (Nv, De) per tile */
+  float *key_bias;   /* (Nv), shared: all tiles have the same frames */
+  float *kv;         /* (Nv, 2De) per tile */
+  float *q, *q_ln, *q_proj, *q_att, *q_hidden; /* Nq rows per tile */
+  float *proj_tmp;   /* projector outputs of one plane of one tile */
 } CtCpuEncodeBuffers;
 
 typedef struct {
@@ -36,11 +41,18 @@ typedef struct {
 } CtCpuContext;
 
 gboolean ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error);
-gboolean ct_cpu_encode (void *ctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error);
+/* Grows the encoder workspace to a batch of `tiles` (src/cpu/backend.c). */
+gboolean ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error);
+/* Largest batch the encoder takes in one pass (a memory bound). */
+int ct_cpu_encode_max_batch (const CtConfig *c);
+/* Encodes n_tiles windows with the same n_frames as one batch (all linear
+ * layers over the rows of every tile); tiles come from the source one at a
+ * time.  z: n_tiles triplanes, one after another. */
+gboolean ct_cpu_encode_tiles (void *ctx, const CtTileSource *src, int n_tiles,
+    int n_frames, float *z, CtEncodeTrace *trace, GError **error);
 gboolean ct_cpu_decode (void *ctx, const float *z, const float *coords, int n,
     float *out, float *embedding, GError **error);
-gboolean ct_cpu_decode_seqs (void *ctx, const float *z, const float *coords,
+gboolean ct_cpu_decode_seqs (void *ctx, const float *const *z, const float *coords,
     int n_seq, int seq, float *out, float *embedding, GError **error);
 
 #endif

@@ -9,13 +9,14 @@ gboolean
 ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
     float *out, float *embedding, GError **error)
 {
-  return ct_cpu_decode_seqs (vctx, z, coords, 1, n, out, embedding, error);
+  return ct_cpu_decode_seqs (vctx, &z, coords, 1, n, out, embedding, error);
 }
 
 /* n_seq independent sequences of seq queries, stacked: only attention needs
- * them apart, so the linear layers see n_seq * seq rows at once. */
+ * them apart, so the linear layers see n_seq * seq rows at once.  Sequence
+ * i samples planes z[i] (the tiles of a frame grid have their own). */
 gboolean
-ct_cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
+ct_cpu_decode_seqs (void *vctx, const float *const *z, const float *coords, int n_seq,
     int seq, float *out, float *embedding, GError **error)
 {
   int n = n_seq * seq;
@@ -29,7 +30,9 @@ ct_cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
   CtCpuDecodeBuffers *d = &ctx->dec;
 
   /* 1.-2. plane samples, patch embedding, positional embedding */
-  ct_sample_triplane (c, z, coords, n, d->emb);
+  for (int i = 0; i < n_seq; i++)
+    ct_sample_triplane (c, z[i], coords + (gsize) 3 * i * seq, seq,
+        d->emb + (gsize) i * seq * C3);
   if (embedding)
     memcpy (embedding, d->emb, (gsize) n * C3 * sizeof (float));
   ct_cpu_linear (&w->dec_patch_embed, d->emb, n, d->x, FALSE);

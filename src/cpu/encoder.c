@@ -29,40 +29,50 @@ gather_video_patches (const CtConfig *c, const float *video, float *patches)
       }
 }
 
-/* Cross block (spec 4.6): q (Nq, D) attends to memory (Nv, D). */
+/* Cross block (spec 4.6) over a batch: each tile's Nq queries attend to its
+ * own Nv memory rows; the linear layers run over the rows of every tile. */
 static void
-cross_block (CtCpuContext *ctx, const CtCrossBlock *b, float *q, int Nq,
+cross_block (CtCpuContext *ctx, const CtCrossBlock *b, int B, float *q, int Nq,
     const float *memory, int Nv, const float *key_bias)
 {
   const CtConfig *c = ctx->config;
   int D = c->enc_dim, H = c->enc_heads, hd = D / H;
   float *ln = ctx->enc.q_ln, *qp = ctx->enc.q_proj, *att = ctx->enc.q_att;
-  float *kv = ctx->enc.kv;    /* (Nv, 2D) */
+  float *kv = ctx->enc.kv;    /* (B*Nv, 2D) */
   float *hidden = ctx->enc.q_hidden;
+  int BNq = B * Nq;
 
   /* cross attention: Q from LN1(q), K and V from memory (not normalised) */
-  ct_cpu_layernorm (&b->norm1, q, Nq, D, ln);
+  ct_cpu_layernorm (&b->norm1, q, BNq, D, ln);
   CtLinear wq = { b->cross_in.w, NULL, D, D };
   CtLinear wkv = { b->cross_in.w + (gsize) D * D, NULL, 2 * D, D };
-  ct_cpu_linear (&wq, ln, Nq, qp, FALSE);
-  ct_cpu_linear (&wkv, memory, Nv, kv, FALSE);
-  ct_cpu_attention (qp, D, kv, 2 * D, kv + D, 2 * D, att, D, Nq, Nv, H, hd, key_bias);
-  ct_cpu_linear (&b->cross_out, att, Nq, q, TRUE);
+  ct_cpu_linear (&wq, ln, BNq, qp, FALSE);
+  ct_cpu_linear (&wkv, memory, B * Nv, kv, FALSE);
+  for (int t = 0; t < B; t++) {
+    const float *kvt = kv + (gsize) t * Nv * 2 * D;
+    ct_cpu_attention (qp + (gsize) t * Nq * D, D, kvt, 2 * D, kvt + D, 2 * D,
+        att + (gsize) t * Nq * D, D, Nq, Nv, H, hd, key_bias);
+  }
+  ct_cpu_linear (&b->cross_out, att, BNq, q, TRUE);
 
-  /* self attention over the queries */
-  ct_cpu_layernorm (&b->norm2, q, Nq, D, ln);
-  ct_cpu_linear (&b->self_in, ln, Nq, qp /* (Nq, 3D) */, FALSE);
-  ct_cpu_attention (qp, 3 * D, qp + D, 3 * D, qp + 2 * D, 3 * D, att, D, Nq, Nq, H, hd, NULL);
-  ct_cpu_linear (&b->self_out, att, Nq, q, TRUE);
+  /* self attention over each tile's queries */
+  ct_cpu_layernorm (&b->norm2, q, BNq, D, ln);
+  ct_cpu_linear (&b->self_in, ln, BNq, qp /* (B*Nq, 3D) */, FALSE);
+  for (int t = 0; t < B; t++) {
+    const float *qt = qp + (gsize) t * Nq * 3 * D;
+    ct_cpu_attention (qt, 3 * D, qt + D, 3 * D, qt + 2 * D, 3 * D,
+        att + (gsize) t * Nq * D, D, Nq, Nq, H, hd, NULL);
+  }
+  ct_cpu_linear (&b->self_out, att, BNq, q, TRUE);
 
   /* MLP */
-  ct_cpu_layernorm (&b->norm3, q, Nq, D, ln);
-  ct_cpu_linear (&b->fc1, ln, Nq, hidden, FALSE);
-  ct_cpu_gelu (hidden, (gsize) Nq * 4 * D);
-  ct_cpu_linear (&b->fc2, hidden, Nq, q, TRUE);
+  ct_cpu_layernorm (&b->norm3, q, BNq, D, ln);
+  ct_cpu_linear (&b->fc1, ln, BNq, hidden, FALSE);
+  ct_cpu_gelu (hidden, (gsize) BNq * 4 * D);
+  ct_cpu_linear (&b->fc2, hidden, BNq, q, TRUE);
 }
 
-/* Projection and unpatchify (spec 4.8) into z = xy | yt | xt. */
+/* Projection and unpatchify (spec 4.8) of one tile into z = xy | yt | xt. */
 static void
 unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
     float *tmp)
@@ -87,53 +97,84 @@ unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
   }
 }
 
-gboolean
-ct_cpu_encode (void *vctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error)
+/* One batch of B tiles, all through every layer together. */
+static void
+encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
+    float *z, CtEncodeTrace *trace)
 {
-  CtCpuContext *ctx = vctx;
   const CtConfig *c = ctx->config;
   const CtWeights *w = ctx->w;
   int D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
-  int na = c->T / c->enc_pt, per_a = Nv / na;
   CtCpuEncodeBuffers *e = &ctx->enc;
+  gsize hrows = (gsize) Nv + 1;
 
-  if (n_frames < 0 || n_frames > c->T) {
-    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT, "n_frames %d outside 0..%d", n_frames, c->T);
-    return FALSE;
+  /* 1. patch embedding into rows 1.. of each tile's h (row 0: cls), and
+   * the positional embedding; one tile's pixels in memory at a time */
+  for (int t = 0; t < B; t++) {
+    const float *video = src->tile (src->user, first + t, e->video);
+    float *h = e->h + t * hrows * D, *tokens = h + D;
+    gather_video_patches (c, video, e->patches);
+    ct_cpu_linear (&w->enc_patch, e->patches, Nv, tokens, FALSE);
+    for (int n = 0; n < Nv; n++) {
+      float *r = tokens + (gsize) n * D;
+      const float *p = w->pos_emb + (gsize) n * D;
+      for (int j = 0; j < D; j++)
+        r[j] += p[j];
+    }
+    memcpy (h, w->cls_token, D * sizeof (float));
   }
-  /* 1. patch embedding into rows 1.. of h (row 0 is the cls token) */
-  gather_video_patches (c, video, e->patches);
-  float *tokens = e->h + D;
-  ct_cpu_linear (&w->enc_patch, e->patches, Nv, tokens, FALSE);
-  /* 2. memory mask: +1.0 for tokens of time slabs past the real frames */
-  int real_a = n_frames / c->enc_pt;
-  for (int n = 0; n < Nv; n++)
-    e->key_bias[n] = (n / per_a) >= real_a ? 1.0f : 0.0f;
-  if (trace && trace->memory_mask)
-    memcpy (trace->memory_mask, e->key_bias, Nv * sizeof (float));
-  /* 3. ViT over cls + tokens (unmasked) */
-  for (int n = 0; n < Nv; n++) {
-    float *r = tokens + (gsize) n * D;
-    const float *p = w->pos_emb + (gsize) n * D;
-    for (int j = 0; j < D; j++)
-      r[j] += p[j];
-  }
-  memcpy (e->h, w->cls_token, D * sizeof (float));
+  /* 3. ViT over cls + tokens (unmasked), sequences of Nv+1 rows per tile */
   for (int i = 0; i < c->enc_vit_layers; i++)
-    ct_cpu_vit_block (&w->vit[i], e->h, Nv + 1, Nv + 1, D, c->enc_heads, e->scratch);
-  ct_cpu_layernorm (&w->vit_norm, tokens, Nv, D, e->memory);
+    ct_cpu_vit_block (&w->vit[i], e->h, B * (Nv + 1), Nv + 1, D, c->enc_heads, e->scratch);
+  for (int t = 0; t < B; t++)
+    ct_cpu_layernorm (&w->vit_norm, e->h + (t * hrows + 1) * D, Nv, D,
+        e->memory + (gsize) t * Nv * D);
   if (trace && trace->vit_out)
     memcpy (trace->vit_out, e->memory, (gsize) Nv * D * sizeof (float));
   /* 4. memory = feats + cross_pos_emb */
-  for (gsize i = 0; i < (gsize) Nv * D; i++)
-    e->memory[i] += w->cross_pos_emb[i];
+  for (int t = 0; t < B; t++) {
+    float *m = e->memory + (gsize) t * Nv * D;
+    for (gsize i = 0; i < (gsize) Nv * D; i++)
+      m[i] += w->cross_pos_emb[i];
+  }
   /* 5.-7. query tokens through the cross blocks, final LayerNorm */
-  memcpy (e->q, w->query_tokens, (gsize) Nq * D * sizeof (float));
+  for (int t = 0; t < B; t++)
+    memcpy (e->q + (gsize) t * Nq * D, w->query_tokens, (gsize) Nq * D * sizeof (float));
   for (int j = 0; j < c->enc_cross_layers; j++)
-    cross_block (ctx, &w->cross[j], e->q, Nq, e->memory, Nv, e->key_bias);
-  ct_cpu_layernorm (&w->cross_norm, e->q, Nq, D, e->q_ln);
-  /* 8. projection and unpatchify */
-  unpatchify (c, w, e->q_ln, z, e->proj_tmp);
+    cross_block (ctx, &w->cross[j], B, e->q, Nq, e->memory, Nv, e->key_bias);
+  ct_cpu_layernorm (&w->cross_norm, e->q, B * Nq, D, e->q_ln);
+  /* 8. projection and unpatchify, tile by tile */
+  for (int t = 0; t < B; t++)
+    unpatchify (c, w, e->q_ln + (gsize) t * Nq * D,
+        z + (gsize) (first + t) * ct_config_token_floats (c), e->proj_tmp);
+}
+
+gboolean
+ct_cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
+    int n_frames, float *z, CtEncodeTrace *trace, GError **error)
+{
+  CtCpuContext *ctx = vctx;
+  const CtConfig *c = ctx->config;
+  int Nv = ct_config_n_video_tokens (c);
+  int na = c->T / c->enc_pt, per_a = Nv / na;
+
+  if (n_frames < 0 || n_frames > c->T || n_tiles < 1) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "encode: n_frames %d outside 0..%d or %d tiles", n_frames, c->T, n_tiles);
+    return FALSE;
+  }
+  int B = MIN (n_tiles, ct_cpu_encode_max_batch (c));
+  if (!ct_cpu_reserve_encode (ctx, B, error))
+    return FALSE;
+  /* 2. memory mask: +1.0 for tokens of time slabs past the real frames
+   * (the same for every tile: they share their frames) */
+  int real_a = n_frames / c->enc_pt;
+  for (int n = 0; n < Nv; n++)
+    ctx->enc.key_bias[n] = (n / per_a) >= real_a ? 1.0f : 0.0f;
+  if (trace && trace->memory_mask)
+    memcpy (trace->memory_mask, ctx->enc.key_bias, Nv * sizeof (float));
+  for (int first = 0; first < n_tiles; first += B)
+    encode_batch (ctx, src, first, MIN (B, n_tiles - first), z,
+        first == 0 ? trace : NULL);
   return TRUE;
 }

@@ -124,6 +124,7 @@ ct_tokens_header_init (CtTokensHeader *h, const CtModel *model, CtTokensDType dt
   const CtConfig *c = ct_model_config (model);
   memset (h, 0, sizeof *h);
   h->version = CT_TOKENS_VERSION;
+  h->fixed_size = CT_TOKENS_FIXED_HEADER_SIZE;
   h->flags = CT_TOKENS_FLAG_FRAME_TABLE;
   h->dtype = dtype;
   h->T = c->T;
@@ -136,9 +137,48 @@ ct_tokens_header_init (CtTokensHeader *h, const CtModel *model, CtTokensDType dt
   h->fps_n = 0;
   h->fps_d = 1;
   h->pts = h->duration = CT_TOKENS_TIME_NONE;
+  h->tiles_x = h->tiles_y = 1;
+  h->tile_width = c->W;
+  h->tile_height = c->H;
+  h->par_n = h->par_d = 1;
   h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * n_frames;
   h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
   g_strlcpy (h->model_id, ct_model_id (model), sizeof h->model_id);
+}
+
+gboolean
+ct_tokens_header_init_tiled (CtTokensHeader *h, const CtModel *model,
+    CtTokensDType dtype, guint n_frames, int width, int height, GError **error)
+{
+  CtTileGrid g;
+  ct_tokens_header_init (h, model, dtype, n_frames);
+  if (!ct_tile_grid_init (&g, ct_model_config (model), width, height, error))
+    return FALSE;
+  h->width = width;
+  h->height = height;
+  h->tiles_x = g.cols;
+  h->tiles_y = g.rows;
+  h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
+  if (ct_tokens_n_elems (h) > CT_TOKENS_MAX_ELEMS) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "frames of %dx%d are %u tiles of %ux%u: %" G_GSIZE_FORMAT " token "
+        "elements per window, more than the %u a token record may carry",
+        width, height, ct_tokens_n_tiles (h), h->tile_width, h->tile_height,
+        ct_tokens_n_elems (h), CT_TOKENS_MAX_ELEMS);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+ct_tokens_header_grid (const CtTokensHeader *h, CtTileGrid *g)
+{
+  g->width = h->width;
+  g->height = h->height;
+  g->tile_width = h->tile_width;
+  g->tile_height = h->tile_height;
+  g->cols = h->tiles_x;
+  g->rows = h->tiles_y;
 }
 
 gsize
@@ -150,9 +190,21 @@ ct_tokens_plane_elems (const CtTokensHeader *h, int plane)
 }
 
 gsize
-ct_tokens_n_elems (const CtTokensHeader *h)
+ct_tokens_tile_elems (const CtTokensHeader *h)
 {
   return ct_tokens_plane_elems (h, 0) + 2 * ct_tokens_plane_elems (h, 1);
+}
+
+guint
+ct_tokens_n_tiles (const CtTokensHeader *h)
+{
+  return h->tiles_x * h->tiles_y;
+}
+
+gsize
+ct_tokens_n_elems (const CtTokensHeader *h)
+{
+  return ct_tokens_tile_elems (h) * ct_tokens_n_tiles (h);
 }
 
 gsize
@@ -171,6 +223,63 @@ static inline void wr32 (guint8 *p, guint32 v)
 { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
 static inline void wr64 (guint8 *p, guint64 v) { wr32 (p, (guint32) v); wr32 (p + 4, v >> 32); }
 
+/* Where plane `plane` of tile t starts in the engine's layout. */
+static const float *
+plane_of_tile (const CtTokensHeader *h, const float *z, guint t, int plane)
+{
+  const float *p = z + (gsize) t * ct_tokens_tile_elems (h);
+  for (int i = 0; i < plane; i++)
+    p += ct_tokens_plane_elems (h, i);
+  return p;
+}
+
+static void
+pack_elems (CtTokensDType dtype, const float *z, gsize n, guint8 *pl)
+{
+  switch (dtype) {
+    case CT_TOKENS_F32:
+      if (G_BYTE_ORDER == G_LITTLE_ENDIAN)
+        memcpy (pl, z, n * 4);
+      else
+        for (gsize i = 0; i < n; i++)
+          wr32 (pl + 4 * i, f2u (z[i]));
+      break;
+    case CT_TOKENS_F16:
+    case CT_TOKENS_BF16:{
+      guint16 tmp[256];
+      for (gsize i = 0; i < n; i += 256) {
+        gsize k = MIN (256, n - i);
+        if (dtype == CT_TOKENS_F16)
+          ct_tokens_f32_to_f16 (z + i, tmp, k);
+        else
+          ct_tokens_f32_to_bf16 (z + i, tmp, k);
+        for (gsize j = 0; j < k; j++)
+          wr16 (pl + 2 * (i + j), tmp[j]);
+      }
+      break;
+    }
+  }
+}
+
+static void
+unpack_elems (CtTokensDType dtype, const guint8 *pl, gsize n, float *z)
+{
+  switch (dtype) {
+    case CT_TOKENS_F32:
+      for (gsize i = 0; i < n; i++)
+        z[i] = u2f (rd32 (pl + 4 * i));
+      break;
+    case CT_TOKENS_F16:
+      for (gsize i = 0; i < n; i++)
+        z[i] = ct_f16_to_f32 (rd16 (pl + 2 * i));
+      break;
+    case CT_TOKENS_BF16:
+      for (gsize i = 0; i < n; i++)
+        z[i] = ct_bf16_to_f32 (rd16 (pl + 2 * i));
+      break;
+  }
+}
+
 #define FERR(...) g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, __VA_ARGS__)
 
 gboolean
@@ -178,9 +287,9 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     GError **error)
 {
   memset (h, 0, sizeof *h);
-  if (size < CT_TOKENS_FIXED_HEADER_SIZE) {
+  if (size < CT_TOKENS_FIXED_HEADER_SIZE_V1) {
     FERR ("token buffer too short: %" G_GSIZE_FORMAT " bytes, a header needs %d",
-        size, CT_TOKENS_FIXED_HEADER_SIZE);
+        size, CT_TOKENS_FIXED_HEADER_SIZE_V1);
     return FALSE;
   }
   if (memcmp (data, CT_TOKENS_MAGIC, 4) != 0) {
@@ -189,18 +298,26 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     return FALSE;
   }
   h->version = rd16 (data + 4);
-  if (h->version != CT_TOKENS_VERSION) {
+  if (h->version < CT_TOKENS_VERSION_MIN || h->version > CT_TOKENS_VERSION) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
-        "token record version %u is not supported (this build reads version %d)",
-        h->version, CT_TOKENS_VERSION);
+        "token record version %u is not supported (this build reads versions "
+        "%d to %d): a newer gst-coordtok wrote it", h->version,
+        CT_TOKENS_VERSION_MIN, CT_TOKENS_VERSION);
     return FALSE;
   }
-  guint fixed = rd16 (data + 6);
-  if (fixed != CT_TOKENS_FIXED_HEADER_SIZE) {
-    FERR ("token header: fixed header size %u, expected %d", fixed,
-        CT_TOKENS_FIXED_HEADER_SIZE);
+  guint fixed = rd16 (data + 6), want_fixed = h->version == 1 ?
+      CT_TOKENS_FIXED_HEADER_SIZE_V1 : CT_TOKENS_FIXED_HEADER_SIZE;
+  if (fixed != want_fixed) {
+    FERR ("token header: fixed header size %u, expected %u for version %u",
+        fixed, want_fixed, h->version);
     return FALSE;
   }
+  if (size < fixed) {
+    FERR ("token buffer too short: %" G_GSIZE_FORMAT " bytes, a version %u "
+        "header needs %u", size, h->version, fixed);
+    return FALSE;
+  }
+  h->fixed_size = fixed;
   h->header_size = rd32 (data + 8);
   h->flags = rd32 (data + 12);
   guint dtype = data[16], esize = data[17];
@@ -224,6 +341,19 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
   h->payload_crc = rd32 (data + 80);
   memcpy (h->model_id, data + 88, CT_TOKENS_MODEL_ID_LEN);
   h->model_id[CT_TOKENS_MODEL_ID_LEN] = 0;
+  if (h->version == 1) {
+    h->tiles_x = h->tiles_y = 1;
+    h->tile_width = h->width;
+    h->tile_height = h->height;
+    h->par_n = h->par_d = 1;
+  } else {
+    h->tiles_x = rd16 (data + 120);
+    h->tiles_y = rd16 (data + 122);
+    h->tile_width = rd16 (data + 124);
+    h->tile_height = rd16 (data + 126);
+    h->par_n = (gint32) rd32 (data + 128);
+    h->par_d = (gint32) rd32 (data + 132);
+  }
 
   /* sanity: keep every product far from overflow */
   const guint32 lim = 1u << 16;
@@ -238,11 +368,24 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     FERR ("token header: %u real frames, must be 1..%u", h->n_frames, h->T);
     return FALSE;
   }
+  /* the grid must be the one the frame size calls for (ct_tile_grid_init) */
+  if (h->tile_width < 1 || h->tile_height < 1 ||
+      h->tiles_x != (h->width + h->tile_width - 1) / h->tile_width ||
+      h->tiles_y != (h->height + h->tile_height - 1) / h->tile_height) {
+    FERR ("token header: a grid of %u x %u tiles of %ux%u does not cover "
+        "%ux%u frames exactly", h->tiles_x, h->tiles_y, h->tile_width,
+        h->tile_height, h->width, h->height);
+    return FALSE;
+  }
+  if (h->par_n <= 0 || h->par_d <= 0) {
+    FERR ("token header: invalid pixel aspect ratio %d/%d", h->par_n, h->par_d);
+    return FALSE;
+  }
   if (h->fps_n < 0 || h->fps_d <= 0) {
     FERR ("token header: invalid framerate %d/%d", h->fps_n, h->fps_d);
     return FALSE;
   }
-  guint64 want_hs = CT_TOKENS_FIXED_HEADER_SIZE +
+  guint64 want_hs = fixed +
       ((h->flags & CT_TOKENS_FLAG_FRAME_TABLE) ?
       (guint64) CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames : 0);
   if (h->header_size != want_hs) {
@@ -251,9 +394,10 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     return FALSE;
   }
   if (ct_tokens_n_elems (h) > CT_TOKENS_MAX_ELEMS) {
-    FERR ("token header: planes rxy=%u rt=%u C=%u hold %" G_GSIZE_FORMAT
+    FERR ("token header: %u tiles of planes rxy=%u rt=%u C=%u hold %" G_GSIZE_FORMAT
         " elements, more than the %u a token record may carry",
-        h->rxy, h->rt, h->channels, ct_tokens_n_elems (h), CT_TOKENS_MAX_ELEMS);
+        ct_tokens_n_tiles (h), h->rxy, h->rt, h->channels, ct_tokens_n_elems (h),
+        CT_TOKENS_MAX_ELEMS);
     return FALSE;
   }
   guint64 want_ps = (guint64) ct_tokens_n_elems (h) * esize;
@@ -270,6 +414,21 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
       return FALSE;
     }
   return TRUE;
+}
+
+gsize
+ct_tokens_fixed_size (const guint8 *data, gsize size)
+{
+  if (size < 8 || memcmp (data, CT_TOKENS_MAGIC, 4) != 0)
+    return 0;
+  switch (rd16 (data + 4)) {
+    case 1:
+      return CT_TOKENS_FIXED_HEADER_SIZE_V1;
+    case 2:
+      return CT_TOKENS_FIXED_HEADER_SIZE;
+    default:
+      return 0;
+  }
 }
 
 static guint32
@@ -301,7 +460,7 @@ ct_tokens_header_parse (const guint8 *data, gsize size, CtTokensHeader *h,
     guint n = MIN (h->n_frames, times_cap);
     for (guint i = 0; i < n; i++) {
       if (h->flags & CT_TOKENS_FLAG_FRAME_TABLE) {
-        const guint8 *e = data + CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * i;
+        const guint8 *e = data + h->fixed_size + CT_TOKENS_FRAME_ENTRY_SIZE * i;
         times[i].pts = rd64 (e);
         times[i].duration = rd64 (e + 8);
       } else {
@@ -321,7 +480,16 @@ ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
         "tokens: %u frames, must be 1..%u", h->n_frames, h->T);
     return FALSE;
   }
+  if (h->tiles_x < 1 || h->tiles_y < 1 || h->tiles_x > G_MAXUINT16 ||
+      h->tiles_y > G_MAXUINT16 || h->tile_width > G_MAXUINT16 ||
+      h->tile_height > G_MAXUINT16 || h->par_n <= 0 || h->par_d <= 0) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "tokens: grid %u x %u of %ux%u tiles or aspect ratio %d/%d out of range",
+        h->tiles_x, h->tiles_y, h->tile_width, h->tile_height, h->par_n, h->par_d);
+    return FALSE;
+  }
   h->version = CT_TOKENS_VERSION;
+  h->fixed_size = CT_TOKENS_FIXED_HEADER_SIZE;
   h->flags |= CT_TOKENS_FLAG_FRAME_TABLE;
   h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames;
   gsize n = ct_tokens_n_elems (h);
@@ -332,30 +500,15 @@ ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
         out_size, ct_tokens_record_size (h));
     return FALSE;
   }
+  /* plane by plane: every tile's xy, then yt, then xt */
   guint8 *pl = out + h->header_size;
-  switch (h->dtype) {
-    case CT_TOKENS_F32:
-      if (G_BYTE_ORDER == G_LITTLE_ENDIAN)
-        memcpy (pl, z, n * 4);
-      else
-        for (gsize i = 0; i < n; i++)
-          wr32 (pl + 4 * i, f2u (z[i]));
-      break;
-    case CT_TOKENS_F16:
-    case CT_TOKENS_BF16:{
-      guint16 tmp[256];
-      for (gsize i = 0; i < n; i += 256) {
-        gsize k = MIN (256, n - i);
-        if (h->dtype == CT_TOKENS_F16)
-          ct_tokens_f32_to_f16 (z + i, tmp, k);
-        else
-          ct_tokens_f32_to_bf16 (z + i, tmp, k);
-        for (gsize j = 0; j < k; j++)
-          wr16 (pl + 2 * (i + j), tmp[j]);
-      }
-      break;
+  gsize esz = ct_tokens_dtype_size (h->dtype), off = 0;
+  for (int plane = 0; plane < 3; plane++)
+    for (guint t = 0; t < ct_tokens_n_tiles (h); t++) {
+      gsize len = ct_tokens_plane_elems (h, plane);
+      pack_elems (h->dtype, plane_of_tile (h, z, t, plane), len, pl + off * esz);
+      off += len;
     }
-  }
   h->payload_crc = ct_crc32 (0, pl, h->payload_size);
 
   memset (out, 0, h->header_size);
@@ -381,10 +534,16 @@ ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
   wr32 (out + 80, h->payload_crc);
   memcpy (out + 88, h->model_id, strnlen (h->model_id, CT_TOKENS_MODEL_ID_LEN));
   for (guint i = 0; i < h->n_frames; i++) {
-    guint8 *e = out + CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * i;
+    guint8 *e = out + h->fixed_size + CT_TOKENS_FRAME_ENTRY_SIZE * i;
     wr64 (e, times ? times[i].pts : CT_TOKENS_TIME_NONE);
     wr64 (e + 8, times ? times[i].duration : CT_TOKENS_TIME_NONE);
   }
+  wr16 (out + 120, h->tiles_x);
+  wr16 (out + 122, h->tiles_y);
+  wr16 (out + 124, h->tile_width);
+  wr16 (out + 126, h->tile_height);
+  wr32 (out + 128, (guint32) h->par_n);
+  wr32 (out + 132, (guint32) h->par_d);
   wr32 (out + 84, header_crc (out, h->header_size));
   return TRUE;
 }
@@ -424,20 +583,14 @@ ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
         n, z_cap);
     return FALSE;
   }
-  switch (h->dtype) {
-    case CT_TOKENS_F32:
-      for (gsize i = 0; i < n; i++)
-        z[i] = u2f (rd32 (pl + 4 * i));
-      break;
-    case CT_TOKENS_F16:
-      for (gsize i = 0; i < n; i++)
-        z[i] = ct_f16_to_f32 (rd16 (pl + 2 * i));
-      break;
-    case CT_TOKENS_BF16:
-      for (gsize i = 0; i < n; i++)
-        z[i] = ct_bf16_to_f32 (rd16 (pl + 2 * i));
-      break;
-  }
+  gsize esz = ct_tokens_dtype_size (h->dtype), off = 0;
+  for (int plane = 0; plane < 3; plane++)
+    for (guint t = 0; t < ct_tokens_n_tiles (h); t++) {
+      gsize len = ct_tokens_plane_elems (h, plane);
+      unpack_elems (h->dtype, pl + off * esz, len,
+          (float *) plane_of_tile (h, z, t, plane));
+      off += len;
+    }
   return TRUE;
 }
 
@@ -452,12 +605,12 @@ ct_tokens_check_model (const CtTokensHeader *h, const CtModel *model,
         h->model_id, ct_model_id (model), ct_model_path (model) ? ct_model_path (model) : "");
     return FALSE;
   }
-  if ((int) h->T != c->T || (int) h->height != c->H || (int) h->width != c->W ||
+  if ((int) h->T != c->T || (int) h->tile_height != c->H || (int) h->tile_width != c->W ||
       (int) h->rxy != c->rxy || (int) h->rt != c->rt || (int) h->channels != c->channels) {
     g_set_error (error, CT_ERROR, CT_ERROR_MISMATCH,
-        "tokens are T=%u %ux%u planes %u/%u/%u, the model is T=%d %dx%d planes %d/%d/%d",
-        h->T, h->width, h->height, h->rxy, h->rt, h->channels,
-        c->T, c->W, c->H, c->rxy, c->rt, c->channels);
+        "tokens are T=%u tiles %ux%u planes %u/%u/%u, the model is T=%d %dx%d "
+        "planes %d/%d/%d", h->T, h->tile_width, h->tile_height, h->rxy, h->rt,
+        h->channels, c->T, c->W, c->H, c->rxy, c->rt, c->channels);
     return FALSE;
   }
   return TRUE;

@@ -4,35 +4,11 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Byte layout (all integers little-endian), see docs/token-format.md:
- *
- *   offset size  field
- *        0    4  magic "CTOK"
- *        4    2  version (1)
- *        6    2  fixed header size (128)
- *        8    4  header_size: fixed header + frame table (128 + 16*n_frames)
- *       12    4  flags (bit 0: frame table present; always set by version 1)
- *       16    1  dtype (0 f32, 1 f16, 2 bf16)
- *       17    1  element size in bytes (4, 2, 2)
- *       18    2  reserved (0)
- *       20    4  T        window length of the model (frames)
- *       24    4  n_frames real frames in this window (1..T)
- *       28    4  height   of the source frames (= model H)
- *       32    4  width    of the source frames (= model W)
- *       36    4  rxy      xy plane is rxy x rxy x channels
- *       40    4  rt       yt and xt planes are rt x rxy x channels
- *       44    4  channels
- *       48    4  fps_n  (int32; 0/1 = variable or unknown framerate)
- *       52    4  fps_d  (int32)
- *       56    8  pts      of the window's first frame, ns (all ones: none)
- *       64    8  duration of the window (sum of its frames), ns (all ones: none)
- *       72    8  payload_size in bytes (= elements * element size)
- *       80    4  payload CRC-32 (IEEE, zlib's crc32) of the payload
- *       84    4  header CRC-32 of bytes [0, header_size) with this field zeroed
- *       88   32  model id (ASCII, NUL padded; ct_model_id of the encoder's model)
- *       120   8  reserved (0)
- *      128  16n  frame table, n_frames entries of {u64 pts, u64 duration} (ns)
- *   header_size  payload: z_xy (rxy,rxy,C), z_yt (rt,rxy,C), z_xt (rt,rxy,C)
+ * Byte layout: docs/token-format.md.  Version 2 (written since tiles)
+ * extends version 1's 128-byte fixed header to 144 bytes: the frame grid
+ * of tiles at offset 120 (v1: reserved), the pixel aspect ratio at 128;
+ * the payload holds every tile's planes, plane by plane.  Version 1
+ * records (one tile, frames of the model's size) are still read.
  */
 #ifndef COORDTOK_TOKENS_H
 #define COORDTOK_TOKENS_H
@@ -42,15 +18,18 @@
 G_BEGIN_DECLS
 
 #define CT_TOKENS_MAGIC "CTOK"
-#define CT_TOKENS_VERSION 1
-#define CT_TOKENS_FIXED_HEADER_SIZE 128
+#define CT_TOKENS_VERSION 2          /* written */
+#define CT_TOKENS_VERSION_MIN 1      /* oldest read */
+#define CT_TOKENS_FIXED_HEADER_SIZE 144   /* version 2 */
+#define CT_TOKENS_FIXED_HEADER_SIZE_V1 128
 #define CT_TOKENS_FRAME_ENTRY_SIZE 16
 #define CT_TOKENS_MODEL_ID_LEN 32
 #define CT_TOKENS_FLAG_FRAME_TABLE 1u
 #define CT_TOKENS_TIME_NONE G_MAXUINT64
-/* Largest payload a reader accepts, in elements: three planes of at most
- * 2^22 floats (the largest model ct_config_validate accepts).  A header may
- * never make a reader wait for or allocate more. */
+/* Largest payload a reader accepts, in elements, over all tiles: three
+ * planes of at most 2^22 floats (the largest model ct_config_validate
+ * accepts, as one tile).  A header may never make a reader wait for or
+ * allocate more (48 MiB of f32). */
 #define CT_TOKENS_MAX_ELEMS (3u << 22)
 
 typedef enum {
@@ -61,16 +40,21 @@ typedef enum {
 
 typedef struct {
   guint16 version;
+  guint16 fixed_size;               /* 128 (v1) or 144 (v2) */
   guint32 header_size;
   guint32 flags;
   CtTokensDType dtype;
-  guint32 T, n_frames, height, width;
+  guint32 T, n_frames, height, width;   /* height, width: the source frames */
   guint32 rxy, rt, channels;
   gint32 fps_n, fps_d;
   guint64 pts, duration;            /* CT_TOKENS_TIME_NONE: unknown */
   guint64 payload_size;
   guint32 payload_crc;
   char model_id[CT_TOKENS_MODEL_ID_LEN + 1];
+  /* v2: the frame grid (v1: 1 x 1 tiles of width x height) */
+  guint32 tiles_x, tiles_y;         /* columns, rows */
+  guint32 tile_width, tile_height;  /* the model's W, H */
+  gint32 par_n, par_d;              /* source pixel aspect ratio (v1: 1/1) */
 } CtTokensHeader;
 
 typedef struct {
@@ -90,21 +74,35 @@ void ct_tokens_f16_to_f32 (const guint16 *src, float *dst, gsize n);
 void ct_tokens_f32_to_bf16 (const float *src, guint16 *dst, gsize n);
 void ct_tokens_bf16_to_f32 (const guint16 *src, float *dst, gsize n);
 
-/* Fills a header for one window of `model` (sizes from its config, its id);
- * pts/duration NONE, fps 0/1, payload fields computed. */
+/* Fills a header for one window of `model` (sizes from its config, its id)
+ * of frames of the model's size (one tile); pts/duration NONE, fps 0/1,
+ * PAR 1/1, payload fields computed. */
 void ct_tokens_header_init (CtTokensHeader *h, const CtModel *model,
     CtTokensDType dtype, guint n_frames);
-/* Elements (floats) in plane 0 (xy), 1 (yt), 2 (xt), and in all three. */
+/* The same for frames of width x height: the grid of ct_tile_grid_init. */
+gboolean ct_tokens_header_init_tiled (CtTokensHeader *h, const CtModel *model,
+    CtTokensDType dtype, guint n_frames, int width, int height, GError **error);
+/* The header's grid as the engine takes it. */
+void ct_tokens_header_grid (const CtTokensHeader *h, CtTileGrid *g);
+/* Elements (floats) in plane 0 (xy), 1 (yt), 2 (xt) of ONE tile, in all
+ * three planes of one tile, the tile count, and elements of all tiles. */
 gsize ct_tokens_plane_elems (const CtTokensHeader *h, int plane);
+gsize ct_tokens_tile_elems (const CtTokensHeader *h);
+guint ct_tokens_n_tiles (const CtTokensHeader *h);
 gsize ct_tokens_n_elems (const CtTokensHeader *h);
 /* Whole record: header_size + payload_size. */
 gsize ct_tokens_record_size (const CtTokensHeader *h);
 
-/* Reads and checks the fixed 128-byte part (magic, version, sizes,
- * consistency of dims, dtype and payload size); no CRC check.  Enough to
- * learn the record's size (parsers). size must be >= 128. */
+/* Reads and checks the fixed part (magic, version, sizes, consistency of
+ * dims, grid, dtype and payload size); no CRC check.  Enough to learn the
+ * record's size (parsers).  size must be >= the fixed part of its version
+ * (128 bytes always suffice to read version 1 and to know that a longer
+ * fixed part follows: see ct_tokens_fixed_size). */
 gboolean ct_tokens_header_peek (const guint8 *data, gsize size,
     CtTokensHeader *h, GError **error);
+/* Size of the fixed part of the record at data (8 bytes suffice): 128 for
+ * version 1, 144 for 2; 0 if data is not a record of a known version. */
+gsize ct_tokens_fixed_size (const guint8 *data, gsize size);
 /* Full header check: peek + header CRC + frame table.  times may be NULL,
  * else it receives min(n_frames, times_cap) entries. */
 gboolean ct_tokens_header_parse (const guint8 *data, gsize size,
@@ -112,18 +110,22 @@ gboolean ct_tokens_header_parse (const guint8 *data, gsize size,
     GError **error);
 
 /* Writes a whole record (header, frame table, payload converted to h->dtype)
- * into out (out_size >= ct_tokens_record_size (h)).  z holds
- * ct_tokens_n_elems floats (xy, yt, xt).  times: h->n_frames entries or
- * NULL (all NONE).  Fills h->payload_crc. */
+ * into out (out_size >= ct_tokens_record_size (h)), always as the current
+ * version.  z holds ct_tokens_n_elems floats in the engine's layout: tile
+ * after tile, each xy | yt | xt (the payload is plane by plane: all tiles'
+ * xy, then yt, then xt).  times: h->n_frames entries or NULL (all NONE).
+ * Fills h->payload_crc. */
 gboolean ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
     const float *z, guint8 *out, gsize out_size, GError **error);
 /* Parses and validates a whole record (header CRC, payload size and CRC);
- * data may be longer than the record only if allow_trailing.  z (may be
- * NULL) receives ct_tokens_n_elems floats; z_cap is its capacity. */
+ * the buffer must hold exactly one record.  z (may be NULL) receives
+ * ct_tokens_n_elems floats in the engine's layout (tile after tile, each
+ * xy | yt | xt); z_cap is its capacity. */
 gboolean ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
     CtTokensFrameTime *times, guint times_cap, float *z, gsize z_cap,
     GError **error);
-/* Checks that a header fits a model: dims, plane sizes and model id. */
+/* Checks that a header fits a model: window, tile size, plane sizes and
+ * model id. */
 gboolean ct_tokens_check_model (const CtTokensHeader *h, const CtModel *model,
     GError **error);
 

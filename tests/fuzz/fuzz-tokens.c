@@ -26,7 +26,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   /* peek's bounds are what parsers rely on */
   FUZZ_CHECK (ct_tokens_n_elems (&h) <= CT_TOKENS_MAX_ELEMS);
-  FUZZ_CHECK (ct_tokens_record_size (&h) <= 128 + 16 * 65536 + 4ull * CT_TOKENS_MAX_ELEMS);
+  FUZZ_CHECK (ct_tokens_record_size (&h) <= CT_TOKENS_FIXED_HEADER_SIZE + 16 * 65536 +
+      4ull * CT_TOKENS_MAX_ELEMS);
   if (ct_tokens_record_size (&h) > size) {
     FUZZ_CHECK (!ct_tokens_unpack (data, size, &h, NULL, 0, NULL, 0, &err));
     fuzz_check_error (&err);
@@ -35,13 +36,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   gsize n = ct_tokens_n_elems (&h);
   float *z = g_new (float, n), *z2 = g_new (float, n);
   if (ct_tokens_unpack (data, size, &h, times, G_N_ELEMENTS (times), z, n, &err)) {
-    gsize rec = ct_tokens_record_size (&h);
+    /* packed again as the current version (a v1 record grows its header) */
+    gsize rec = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * h.n_frames +
+        h.payload_size;
     guint8 *out = g_malloc (rec);
     CtTokensHeader h2 = h;
     CtTokensFrameTime *all = g_new0 (CtTokensFrameTime, h.n_frames);
     FUZZ_CHECK (ct_tokens_header_parse (data, size, &h2, all, h.n_frames, NULL));
     FUZZ_CHECK (ct_tokens_pack (&h2, all, z, out, rec, NULL));
     FUZZ_CHECK (ct_tokens_unpack (out, rec, &h2, NULL, 0, z2, n, NULL));
+    FUZZ_CHECK (h2.version == CT_TOKENS_VERSION && h2.tiles_x == h.tiles_x &&
+        h2.tiles_y == h.tiles_y && h2.width == h.width && h2.par_n == h.par_n);
     for (gsize i = 0; i < n; i++)
       FUZZ_CHECK (same_value (z[i], z2[i]));
     g_free (all);

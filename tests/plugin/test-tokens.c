@@ -7,6 +7,10 @@
 #include <math.h>
 #include <string.h>
 
+static guint rd16 (const guint8 *p) { return p[0] | (p[1] << 8); }
+static void wr16 (guint8 *p, guint v) { p[0] = v; p[1] = v >> 8; }
+static void wr32 (guint8 *p, guint32 v) { wr16 (p, v & 0xFFFF); wr16 (p + 2, v >> 16); }
+
 static CtModel *
 tiny_model (void)
 {
@@ -107,7 +111,7 @@ test_roundtrip (void)
       gsize ne = ct_config_token_floats (ct_model_config (m));
       float *z2 = g_new (float, ne);
 
-      g_assert_cmpuint (size, ==, 128 + 16 * n + ne * ct_tokens_dtype_size (dt));
+      g_assert_cmpuint (size, ==, 144 + 16 * n + ne * ct_tokens_dtype_size (dt));
       g_assert_true (memcmp (rec, "CTOK", 4) == 0);
       g_assert_true (ct_tokens_unpack (rec, size, &h, times2, 16, z2, ne, &err));
       g_assert_no_error (err);
@@ -158,20 +162,27 @@ test_errors (void)
   bad[0] = 'X';
   expect_fail (bad, size, "magic");
   memcpy (bad, rec, size);
-  bad[4] = 2;
-  expect_fail (bad, size, "version 2");
+  bad[4] = 3;
+  expect_fail (bad, size, "version 3");
   memcpy (bad, rec, size);
   bad[size - 5] ^= 0x10;
   expect_fail (bad, size, "payload corrupted");
   memcpy (bad, rec, size);
-  bad[130] ^= 0x01;             /* frame table */
+  bad[146] ^= 0x01;             /* frame table */
   expect_fail (bad, size, "header corrupted");
   memcpy (bad, rec, size);
   bad[24] = 17;                 /* n_frames > T */
   expect_fail (bad, size, "real frames");
   expect_fail (rec, size - 1, "truncated");
   expect_fail (rec, 100, "too short");
+  expect_fail (rec, 136, "too short");
   expect_fail (rec, 150, "truncated");
+  memcpy (bad, rec, size);
+  bad[120] = 2;                 /* 2 tile columns for frames of one tile */
+  expect_fail (bad, size, "does not cover");
+  memcpy (bad, rec, size);
+  bad[131] = 0x80;              /* negative aspect ratio */
+  expect_fail (bad, size, "aspect ratio");
   memcpy (bad, rec, size);
   expect_fail (bad, size + 8, "after its");
 
@@ -192,6 +203,93 @@ test_errors (void)
   ct_model_unref (m);
 }
 
+/* Frames of 70x40 with the 32x32 tiny model: 3 x 2 tiles; the payload is
+ * plane by plane over the tiles, z (the engine's layout) tile by tile. */
+static void
+test_tiles (void)
+{
+  CtModel *m = tiny_model ();
+  const CtConfig *c = ct_model_config (m);
+  CtTokensHeader h, h2;
+  GError *err = NULL;
+  g_assert_true (ct_tokens_header_init_tiled (&h, m, CT_TOKENS_F32, 5, 70, 40, &err));
+  g_assert_no_error (err);
+  g_assert_cmpuint (h.tiles_x, ==, 3);
+  g_assert_cmpuint (h.tiles_y, ==, 2);
+  g_assert_cmpuint (h.tile_width, ==, c->W);
+  g_assert_cmpuint (ct_tokens_n_tiles (&h), ==, 6);
+  gsize per = ct_config_token_floats (c), ne = ct_tokens_n_elems (&h);
+  g_assert_cmpuint (ne, ==, 6 * per);
+  float *z = g_new (float, ne), *z2 = g_new (float, ne);
+  for (gsize i = 0; i < ne; i++)
+    z[i] = (float) i;
+  gsize size = ct_tokens_record_size (&h);
+  guint8 *rec = g_malloc (size);
+  g_assert_true (ct_tokens_pack (&h, NULL, z, rec, size, &err));
+  /* byte layout: grid at 120, planes of all tiles one after another */
+  g_assert_cmpuint (rd16 (rec + 120), ==, 3);
+  g_assert_cmpuint (rd16 (rec + 122), ==, 2);
+  g_assert_cmpuint (rd16 (rec + 124), ==, c->W);
+  g_assert_cmpuint (rd16 (rec + 126), ==, c->H);
+  gsize xy = ct_tokens_plane_elems (&h, 0);
+  const guint8 *pl = rec + h.header_size;
+  float v;
+  memcpy (&v, pl + 4 * xy, 4);            /* tile 1's xy starts after tile 0's */
+  g_assert_cmpfloat (v, ==, (float) per);
+  memcpy (&v, pl + 4 * 6 * xy, 4);        /* tile 0's yt follows every xy */
+  g_assert_cmpfloat (v, ==, (float) xy);
+  g_assert_true (ct_tokens_unpack (rec, size, &h2, NULL, 0, z2, ne, &err));
+  g_assert_no_error (err);
+  g_assert_true (memcmp (z, z2, ne * 4) == 0);
+  g_assert_cmpuint (h2.width, ==, 70);
+  g_assert_true (ct_tokens_check_model (&h2, m, &err));
+  /* a grid too large for a record is refused before any allocation */
+  g_assert_false (ct_tokens_header_init_tiled (&h, m, CT_TOKENS_F32, 1, 16384, 16384, &err));
+  g_assert_nonnull (err);
+  g_clear_error (&err);
+  g_free (rec);
+  g_free (z);
+  g_free (z2);
+  ct_model_unref (m);
+}
+
+/* A version 1 record (128-byte fixed part, no grid), written byte by byte
+ * as the previous release did, is still read as one tile. */
+static void
+test_version1 (void)
+{
+  CtModel *m = tiny_model ();
+  CtTokensFrameTime times[16], times2[16];
+  float *z;
+  gsize size;
+  guint8 *v2 = make_record (m, CT_TOKENS_F32, 3, &z, &size, times);
+  gsize v1size = size - 16;
+  guint8 *v1 = g_malloc0 (v1size);
+  memcpy (v1, v2, 120);
+  wr16 (v1 + 4, 1);
+  wr16 (v1 + 6, 128);
+  wr32 (v1 + 8, 128 + 16 * 3);
+  memcpy (v1 + 128, v2 + 144, size - 144);
+  wr32 (v1 + 84, 0);
+  wr32 (v1 + 84, ct_crc32 (0, v1, 128 + 16 * 3));
+  CtTokensHeader h;
+  GError *err = NULL;
+  gsize ne = ct_config_token_floats (ct_model_config (m));
+  float *z2 = g_new (float, ne);
+  g_assert_true (ct_tokens_unpack (v1, v1size, &h, times2, 16, z2, ne, &err));
+  g_assert_no_error (err);
+  g_assert_cmpuint (h.version, ==, 1);
+  g_assert_cmpuint (ct_tokens_n_tiles (&h), ==, 1);
+  g_assert_true (ct_tokens_check_model (&h, m, &err));
+  g_assert_true (memcmp (z, z2, ne * 4) == 0);
+  g_assert_true (memcmp (times, times2, 3 * sizeof times[0]) == 0);
+  g_free (z2);
+  g_free (v1);
+  g_free (v2);
+  g_free (z);
+  ct_model_unref (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -200,5 +298,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokens/half", test_half);
   g_test_add_func ("/tokens/roundtrip", test_roundtrip);
   g_test_add_func ("/tokens/errors", test_errors);
+  g_test_add_func ("/tokens/tiles", test_tiles);
+  g_test_add_func ("/tokens/version1", test_version1);
   return g_test_run ();
 }
