@@ -71,7 +71,10 @@ typedef struct {
   const char *name;
   /* Returns FALSE (with error) when no usable device exists. */
   gboolean (*probe) (GError **error);
-  void *(*create) (CtModel *m, CtPrecision precision, GError **error);
+  /* w: the model's weights (ct_model_weights is internal to libcoordtok,
+   * which a module cannot call). */
+  void *(*create) (CtModel *m, const CtWeights *w, CtPrecision precision,
+      GError **error);
   void (*destroy) (void *ctx);
   gboolean (*encode) (void *ctx, const float *video, int n_frames, float *z,
       CtEncodeTrace *trace, GError **error);

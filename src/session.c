@@ -33,7 +33,7 @@ load_cuda_backend (GError **error)
   if (!cuda_tried) {
     cuda_tried = TRUE;
     const char *env = g_getenv ("COORDTOK_MODULE_DIR");
-    const char *dirs[] = { env, CT_BUILD_MODULE_DIR, CT_MODULE_DIR };
+    const char *dirs[] = { env, CT_MODULE_DIR };
     GString *why = g_string_new (NULL);
     for (guint i = 0; i < G_N_ELEMENTS (dirs) && !cuda_ops; i++) {
       if (!dirs[i] || !*dirs[i])
@@ -91,7 +91,7 @@ ct_session_new (CtModel *m, CtDevice device, CtPrecision precision, GError **err
     if (device == CT_DEVICE_AUTO)
       precision = CT_PRECISION_FP32;
   }
-  void *ctx = ops->create (m, precision, error);
+  void *ctx = ops->create (m, ct_model_weights (m), precision, error);
   if (!ctx)
     return NULL;
   CtSession *s = g_new0 (CtSession, 1);

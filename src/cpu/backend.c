@@ -10,7 +10,7 @@ cpu_probe (GError **error)
 }
 
 static void *
-cpu_create (CtModel *m, CtPrecision precision, GError **error)
+cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
 {
   if (precision != CT_PRECISION_FP32) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
@@ -22,7 +22,7 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
   const CtConfig *c = ct_model_config (m);
   ctx->model = ct_model_ref (m);
   ctx->config = c;
-  ctx->w = ct_model_weights (m);
+  ctx->w = w;
 
   gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
   gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;

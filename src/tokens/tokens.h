@@ -41,6 +41,9 @@
 
 G_BEGIN_DECLS
 
+/* libcoordtok exports exactly what its public headers declare. */
+#pragma GCC visibility push(default)
+
 #define CT_TOKENS_MAGIC "CTOK"
 #define CT_TOKENS_VERSION 1
 #define CT_TOKENS_FIXED_HEADER_SIZE 128
@@ -126,6 +129,8 @@ gboolean ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
 /* Checks that a header fits a model: dims, plane sizes and model id. */
 gboolean ct_tokens_check_model (const CtTokensHeader *h, const CtModel *model,
     GError **error);
+
+#pragma GCC visibility pop
 
 G_END_DECLS
 
