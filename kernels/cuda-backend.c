@@ -363,6 +363,7 @@ cuda_device_name (void *vctx)
 }
 
 G_MODULE_EXPORT const CtBackendOps ct_cuda_backend_ops = {
+  .abi_version = CT_BACKEND_ABI_VERSION,
   .name = "cuda",
   .probe = cuda_probe,
   .create = cuda_create,

@@ -147,6 +147,7 @@ cpu_decode_seqs (void *vctx, const float *z, const float *coords, int n_seq,
 }
 
 const CtBackendOps ct_cpu_backend_ops = {
+  .abi_version = CT_BACKEND_ABI_VERSION,
   .name = "cpu",
   .probe = cpu_probe,
   .create = cpu_create,
