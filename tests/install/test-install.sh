@@ -35,10 +35,12 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 echo "installed: $soname, coordtok.pc, <coordtok/coordtok.h>, <coordtok/tokens.h>, default model"
 
 # No tree path in what is installed (debug info aside: a -g build names its
-# sources there, which is what debug info is for).
+# sources there, and so does the CUDA module's device code, compiled with
+# -lineinfo for compute-sanitizer and the profilers; that is what it is for).
 while IFS= read -r -d '' f; do
   if head -c 4 "$f" | grep -q $'\x7fELF'; then
-    objcopy --strip-debug "$f" "$tmp/stripped" 2>/dev/null || cp "$f" "$tmp/stripped"
+    objcopy --strip-debug --remove-section=.nv_fatbin "$f" "$tmp/stripped" 2>/dev/null ||
+      cp "$f" "$tmp/stripped"
     g=$tmp/stripped
   else
     g=$f
@@ -54,6 +56,9 @@ echo "no source or build tree path in any installed file"
   "$root/$includedir/coordtok/tokens.h"
 
 # a program outside the tree, through pkg-config alone
+grep -q '^prefix=${pcfiledir}' "$pcdir/coordtok.pc" ||
+  fail "coordtok.pc names a fixed prefix ($(grep '^prefix=' "$pcdir/coordtok.pc")): this build dir predates \
+the project's default pkgconfig.relocatable=true; run: meson configure $build -Dpkgconfig.relocatable=true"
 export PKG_CONFIG_PATH=$pcdir
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 flags=$(pkg-config --cflags --libs coordtok) || fail "pkg-config coordtok"
