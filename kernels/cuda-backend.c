@@ -275,7 +275,7 @@ cuda_destroy (void *vctx)
 }
 
 static void *
-cuda_create (CtModel *m, CtPrecision precision, GError **error)
+cuda_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
 {
   const CtConfig *c = ct_model_config (m);
   if (precision != CT_PRECISION_FP32 && precision != CT_PRECISION_TF32 &&
@@ -313,7 +313,7 @@ cuda_create (CtModel *m, CtPrecision precision, GError **error)
         prop.major, prop.minor);
     goto fail;
   }
-  if (!(ctx->shared = ct_cu_weights_acquire (m, dev, ctx->bf16, error)))
+  if (!(ctx->shared = ct_cu_weights_acquire (m, w, dev, ctx->bf16, error)))
     goto fail;
   ctx->w = ct_cu_weights (ctx->shared);
 
@@ -363,6 +363,7 @@ cuda_device_name (void *vctx)
 }
 
 G_MODULE_EXPORT const CtBackendOps ct_cuda_backend_ops = {
+  .abi_version = CT_BACKEND_ABI_VERSION,
   .name = "cuda",
   .probe = cuda_probe,
   .create = cuda_create,

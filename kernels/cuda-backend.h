@@ -57,8 +57,8 @@ typedef struct _CtCuShared CtCuShared;
  * reference; later calls for the same (model, device) share the upload.
  * need_bf16 adds the bf16 copies of the linear weights (made once, on the
  * device, from the fp32 copies).  Thread-safe. */
-CtCuShared *ct_cu_weights_acquire (CtModel *m, int device, gboolean need_bf16,
-    GError **error);
+CtCuShared *ct_cu_weights_acquire (CtModel *m, const CtWeights *hw, int device,
+    gboolean need_bf16, GError **error);
 void ct_cu_weights_release (CtCuShared *s);
 const CtCuWeights *ct_cu_weights (const CtCuShared *s);
 /* For tests and diagnostics: how many (model, device) uploads are alive. */

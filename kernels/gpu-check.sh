@@ -216,6 +216,7 @@ if [ $n_nolibs -gt 0 ]; then
 fi
 
 export COORDTOK_MODULE_DIR=$BUILD/kernels
+export COORDTOK_MODEL_DIR=$ROOT/src/models
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 CLI=$BUILD/src/cli/coordtok
 CASES="$ROOT/tests/data/golden/tiny-full $ROOT/tests/data/golden/tiny-partial $ROOT/tests/data/golden/small-full"

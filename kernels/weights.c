@@ -143,10 +143,9 @@ shared_free (CtCuShared *s)
 }
 
 static CtCuShared *
-shared_upload (CtModel *m, int device, GError **error)
+shared_upload (CtModel *m, const CtWeights *hw, int device, GError **error)
 {
   const CtConfig *c = ct_model_config (m);
-  const CtWeights *hw = ct_model_weights (m);
   CtCuShared *s = g_new0 (CtCuShared, 1);
   s->model = ct_model_ref (m);
   s->device = device;
@@ -229,7 +228,8 @@ shared_add_bf16 (CtCuShared *s, GError **error)
 }
 
 CtCuShared *
-ct_cu_weights_acquire (CtModel *m, int device, gboolean need_bf16, GError **error)
+ct_cu_weights_acquire (CtModel *m, const CtWeights *hw, int device, gboolean need_bf16,
+    GError **error)
 {
   CtCuShared *s = NULL;
   g_mutex_lock (&table_lock);
@@ -242,7 +242,7 @@ ct_cu_weights_acquire (CtModel *m, int device, gboolean need_bf16, GError **erro
     }
   }
   if (!s) {
-    s = shared_upload (m, device, error);
+    s = shared_upload (m, hw, device, error);
     if (s)
       table = g_list_prepend (table, s);
   }

@@ -5,8 +5,8 @@
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
-#include "coordtok.h"
-#include "tokens/tokens.h"
+#include <coordtok/coordtok.h>
+#include <coordtok/tokens.h>
 
 G_BEGIN_DECLS
 

@@ -21,6 +21,9 @@
 
 G_BEGIN_DECLS
 
+/* libcoordtok exports exactly what its public headers declare. */
+#pragma GCC visibility push(default)
+
 #define CT_ERROR (ct_error_quark ())
 GQuark ct_error_quark (void);
 
@@ -87,8 +90,9 @@ CtModel *ct_model_load_full (const char *path, const CtLoadOptions *opts,
     GError **error);
 /* Path NULL or "" loads the embedded default model. */
 CtModel *ct_model_load_default (GError **error);
-/* Where the default model file is looked up (COORDTOK_MODEL_DIR first,
- * then the build tree, then the install dir); NULL if none. */
+/* Where the default model file is looked up ($COORDTOK_MODEL_DIR first,
+ * then $datadir/coordtok of the install; uninstalled, `meson devenv` and
+ * the tests set the variable); NULL if none. */
 char *ct_default_model_path (void);
 /* Random weights of any size (benchmarks); not cached. */
 CtModel *ct_model_new_random (const CtConfig *config, guint64 seed, GError **error);
@@ -233,6 +237,9 @@ gboolean ct_cpu_kernels_supported (const char *name);
  * Prescott)" where OpenBLAS did not know the CPU and the engine corrected
  * it; src/cpu/blas-core.c).  Free it with g_free. */
 char *ct_cpu_blas_core (void);
+/* fp32 GEMM rate (GFLOP/s) of that BLAS on n x n matrices, best of `reps`
+ * runs: the ceiling `coordtok bench --gemm` compares linear layers with. */
+double ct_cpu_sgemm_gflops (int n, int reps);
 
 /* ---- Pixel conversion ------------------------------------------------- */
 
@@ -244,6 +251,8 @@ void ct_model_to_rgb8 (const float *src, int width, int height, guint8 *rgb,
     int stride);
 /* Fills frames [n_frames, T) of a window with -3.0. */
 void ct_pad_window (const CtConfig *c, float *video, int n_frames);
+
+#pragma GCC visibility pop
 
 G_END_DECLS
 

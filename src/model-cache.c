@@ -78,7 +78,7 @@ char *
 ct_default_model_path (void)
 {
   const char *env = g_getenv ("COORDTOK_MODEL_DIR");
-  const char *dirs[] = { env, CT_MODEL_DIR, CT_BUILD_MODEL_DIR };
+  const char *dirs[] = { env, CT_MODEL_DIR };
   for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
     if (!dirs[i] || !*dirs[i])
       continue;
@@ -96,8 +96,8 @@ ct_model_load_default (GError **error)
   char *p = ct_default_model_path ();
   if (!p) {
     g_set_error (error, CT_ERROR, CT_ERROR_IO,
-        "default model '%s' not found (looked in $COORDTOK_MODEL_DIR, %s, %s)",
-        DEFAULT_MODEL_FILE, CT_MODEL_DIR, CT_BUILD_MODEL_DIR);
+        "default model '%s' not found (looked in $COORDTOK_MODEL_DIR, %s)",
+        DEFAULT_MODEL_FILE, CT_MODEL_DIR);
     return NULL;
   }
   CtModel *m = ct_model_load_full (p, NULL, error);

@@ -71,38 +71,8 @@ typedef struct {
   void *user;
 } CtTileSource;
 
-/* A backend runs the network over a model's weights.  The CPU backend is
- * built into libcoordtok; the CUDA backend is a module loaded at run time
- * (libcoordtok-cuda.so, symbol ct_cuda_backend_ops) so that the library
- * loads on machines without CUDA. */
-typedef struct {
-  const char *name;
-  /* Returns FALSE (with error) when no usable device exists. */
-  gboolean (*probe) (GError **error);
-  void *(*create) (CtModel *m, CtPrecision precision, GError **error);
-  void (*destroy) (void *ctx);
-  gboolean (*encode) (void *ctx, const float *video, int n_frames, float *z,
-      CtEncodeTrace *trace, GError **error);
-  gboolean (*decode) (void *ctx, const float *z, const float *coords, int n,
-      float *out, float *embedding, GError **error);
-  const char *(*device_name) (void *ctx);
-  /* Optional: n_seq independent sequences of seq queries in one call
-   * (coords/out stacked), sequence i over planes z[i] (tiles of a frame
-   * grid); NULL: the session calls decode per sequence. */
-  gboolean (*decode_seqs) (void *ctx, const float *const *z, const float *coords,
-      int n_seq, int seq, float *out, float *embedding, GError **error);
-  /* Optional: host threads per call (0: automatic); NULL: not applicable. */
-  void (*set_threads) (void *ctx, int n);
-  /* Optional: n_tiles windows with the same n_frames in one batch; NULL:
-   * the session calls encode per tile. */
-  gboolean (*encode_tiles) (void *ctx, const CtTileSource *src, int n_tiles,
-      int n_frames, float *z, CtEncodeTrace *trace, GError **error);
-} CtBackendOps;
-
-#define CT_CUDA_BACKEND_SYMBOL "ct_cuda_backend_ops"
-
-extern const CtBackendOps ct_cpu_backend_ops;
-
 G_END_DECLS
+
+#include "backend.h"
 
 #endif

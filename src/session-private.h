@@ -4,7 +4,7 @@
 #ifndef CT_SESSION_PRIVATE_H
 #define CT_SESSION_PRIVATE_H
 
-#include "model-private.h"
+#include "backend.h"
 
 struct _CtSession {
   CtModel *model;

@@ -4,87 +4,18 @@
  * decode.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "session-private.h"
-#include "config.h"
+#include "backend.h"
 
-#include <gmodule.h>
 #include <math.h>
 #include <string.h>
 
 
-static GMutex cuda_lock;
-static gboolean cuda_tried;
-static const CtBackendOps *cuda_ops;
-static char *cuda_error;
-
-/* Loads libcoordtok-cuda.so once per process.  Where CUDA is not installed
- * the module fails to load and we report why; the CPU path is unaffected. */
-static const CtBackendOps *
-load_cuda_backend (GError **error)
-{
-  g_mutex_lock (&cuda_lock);
-  if (!cuda_tried) {
-    cuda_tried = TRUE;
-    const char *env = g_getenv ("COORDTOK_MODULE_DIR");
-    const char *dirs[] = { env, CT_BUILD_MODULE_DIR, CT_MODULE_DIR };
-    GString *why = g_string_new (NULL);
-    for (guint i = 0; i < G_N_ELEMENTS (dirs) && !cuda_ops; i++) {
-      if (!dirs[i] || !*dirs[i])
-        continue;
-      char *path = g_build_filename (dirs[i], "libcoordtok-cuda.so", NULL);
-      if (g_file_test (path, G_FILE_TEST_EXISTS)) {
-        GModule *mod = g_module_open (path, G_MODULE_BIND_LOCAL);
-        gpointer sym = NULL;
-        if (!mod)
-          g_string_append_printf (why, "%s: %s; ", path, g_module_error ());
-        else if (!g_module_symbol (mod, CT_CUDA_BACKEND_SYMBOL, &sym) || !sym) {
-          g_string_append_printf (why, "%s: no symbol %s; ", path, CT_CUDA_BACKEND_SYMBOL);
-          g_module_close (mod);
-        } else {
-          g_module_make_resident (mod);
-          cuda_ops = sym;
-        }
-      }
-      g_free (path);
-    }
-    if (!cuda_ops)
-      cuda_error = why->len ? g_string_free (why, FALSE)
-          : (g_string_free (why, TRUE), g_strdup ("libcoordtok-cuda.so not found (built without CUDA?)"));
-    else
-      g_string_free (why, TRUE);
-  }
-  g_mutex_unlock (&cuda_lock);
-  if (!cuda_ops)
-    g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "CUDA backend unavailable: %s", cuda_error);
-  return cuda_ops;
-}
-
 CtSession *
 ct_session_new (CtModel *m, CtDevice device, CtPrecision precision, GError **error)
 {
-  const CtBackendOps *ops = NULL;
-  GError *cuda_err = NULL;
-
-  if (device == CT_DEVICE_CUDA || device == CT_DEVICE_AUTO) {
-    ops = load_cuda_backend (&cuda_err);
-    if (ops && !ops->probe (&cuda_err))
-      ops = NULL;
-    if (!ops && device == CT_DEVICE_CUDA) {
-      g_propagate_error (error, cuda_err);
-      return NULL;
-    }
-    if (!ops) {
-      g_debug ("device=auto: using CPU (%s)", cuda_err->message);
-      g_clear_error (&cuda_err);
-    }
-  }
-  if (!ops) {
-    ops = &ct_cpu_backend_ops;
-    /* reduced precisions are GPU settings; on auto->CPU compute in fp32 */
-    if (device == CT_DEVICE_AUTO)
-      precision = CT_PRECISION_FP32;
-  }
-  void *ctx = ops->create (m, precision, error);
-  if (!ctx)
+  const CtBackendOps *ops;
+  void *ctx;
+  if (!ct_backend_create (m, device, precision, &ops, &ctx, error))
     return NULL;
   CtSession *s = g_new0 (CtSession, 1);
   s->model = ct_model_ref (m);

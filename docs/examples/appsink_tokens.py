@@ -3,119 +3,28 @@
 
 Runs   SOURCE ! coordtokenc ! appsink   (or reads a stored token file with
 filesrc ! coordtokparse ! appsink) and turns every token buffer into a
-TokenWindow: the three planes as NumPy arrays plus the header fields.  The
-header is parsed with struct/numpy only (docs/token-format.md), so the same
-code reads token files without GStreamer at all (read_token_file).
+coordtok.Tokens: the planes as NumPy arrays (xy, yt, xt, each with a
+leading tile axis) plus the header fields.  The coordtok Python package
+(built with the plugin; `meson devenv` or PYTHONPATH=build/python when not
+installed) parses and checks the records, so stored token files need no
+GStreamer at all (coordtok.read_tokens).
 
 Examples:
-    # encode a clip (videoscale picks the model's size by itself)
+    # encode a clip at its own size (frames larger than the model's are
+    # cut into tiles), or scaled first
     appsink_tokens.py --model weights.safetensors clip.mp4
+    appsink_tokens.py --size 256x128 clip.mp4
     # read tokens stored by  ... ! coordtokenc ! filesink location=t.ctok
     appsink_tokens.py --tokens t.ctok
     # no GStreamer needed for stored tokens
     appsink_tokens.py --tokens t.ctok --no-gst
 """
 import argparse
-import struct
 import sys
-import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
-MAGIC = b"CTOK"
-VERSION = 1
-FIXED_HEADER = 128
-TIME_NONE = 0xFFFFFFFFFFFFFFFF
-# offset 0..128, little-endian; see docs/token-format.md
-_FIXED = struct.Struct("<4sHHII BBH 7I ii QQQ II 32s 8x")
-assert _FIXED.size == FIXED_HEADER
-_DTYPES = {0: ("f32", "<f4", 4), 1: ("f16", "<f2", 2), 2: ("bf16", "<u2", 2)}
-
-
-class TokenError(ValueError):
-    pass
-
-
-@dataclass
-class TokenWindow:
-    T: int                # window length of the model
-    n_frames: int         # real frames in this window
-    height: int
-    width: int
-    fps: tuple            # (num, den); (0, 1) = variable
-    pts: int | None       # ns, first frame
-    duration: int | None  # ns, whole window
-    model_id: str
-    dtype: str            # as stored: f32 / f16 / bf16
-    frame_pts: np.ndarray       # (n_frames,) uint64 ns (TIME_NONE: unknown)
-    frame_duration: np.ndarray  # (n_frames,) uint64 ns
-    z_xy: np.ndarray      # (rxy, rxy, C) float32
-    z_yt: np.ndarray      # (rt, rxy, C) float32
-    z_xt: np.ndarray      # (rt, rxy, C) float32
-
-    def planes(self):
-        return self.z_xy, self.z_yt, self.z_xt
-
-
-def parse_record(data, check_crc=True):
-    """One token record (bytes-like) -> (TokenWindow, record size)."""
-    data = memoryview(data)
-    if len(data) < FIXED_HEADER:
-        raise TokenError(f"record too short: {len(data)} bytes, header needs {FIXED_HEADER}")
-    (magic, version, fixed, header_size, flags, dtype, esize, _r, T, n_frames,
-     height, width, rxy, rt, C, fps_n, fps_d, pts, duration, payload_size,
-     payload_crc, header_crc, model_id) = _FIXED.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise TokenError(f"bad magic {bytes(magic)!r}")
-    if version != VERSION:
-        raise TokenError(f"token record version {version} not supported")
-    if fixed != FIXED_HEADER or dtype not in _DTYPES or _DTYPES[dtype][2] != esize:
-        raise TokenError("malformed header")
-    if not 1 <= n_frames <= T or header_size != FIXED_HEADER + 16 * n_frames * (flags & 1):
-        raise TokenError("inconsistent frame count / header size")
-    n_elems = rxy * rxy * C + 2 * rt * rxy * C
-    if payload_size != n_elems * esize:
-        raise TokenError("payload size does not match the plane sizes")
-    end = header_size + payload_size
-    if len(data) < end:
-        raise TokenError(f"record truncated: {len(data)} of {end} bytes")
-    if check_crc:
-        hdr = bytearray(data[:header_size])
-        hdr[84:88] = b"\0\0\0\0"
-        if zlib.crc32(hdr) != header_crc:
-            raise TokenError("header CRC mismatch")
-        if zlib.crc32(data[header_size:end]) != payload_crc:
-            raise TokenError("payload CRC mismatch")
-    table = np.frombuffer(data, dtype="<u8", count=2 * n_frames * (flags & 1),
-                          offset=FIXED_HEADER).reshape(-1, 2)
-    name, np_dtype, _ = _DTYPES[dtype]
-    raw = np.frombuffer(data, dtype=np_dtype, count=n_elems, offset=header_size)
-    if name == "bf16":
-        z = (raw.astype(np.uint32) << 16).view(np.float32)
-    else:
-        z = raw.astype(np.float32)
-    a, b = rxy * rxy * C, rt * rxy * C
-    none = lambda v: None if v == TIME_NONE else v
-    return TokenWindow(
-        T=T, n_frames=n_frames, height=height, width=width, fps=(fps_n, fps_d),
-        pts=none(pts), duration=none(duration),
-        model_id=model_id.rstrip(b"\0").decode("ascii"), dtype=name,
-        frame_pts=table[:, 0].copy(), frame_duration=table[:, 1].copy(),
-        z_xy=z[:a].reshape(rxy, rxy, C), z_yt=z[a:a + b].reshape(rt, rxy, C),
-        z_xt=z[a + b:].reshape(rt, rxy, C)), end
-
-
-def read_token_file(path):
-    """All windows of a token file (concatenated records), no GStreamer."""
-    with open(path, "rb") as f:
-        data = f.read()
-    off, out = 0, []
-    while off < len(data):
-        w, size = parse_record(data[off:])
-        out.append(w)
-        off += size
-    return out
+import coordtok
 
 
 def limit_frames(element, max_frames):
@@ -136,8 +45,9 @@ def limit_frames(element, max_frames):
     element.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, probe)
 
 
-def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0):
-    """Yields a TokenWindow per token buffer from a GStreamer pipeline."""
+def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0,
+                size=None):
+    """Yields a coordtok.Tokens per token buffer from a GStreamer pipeline."""
     import gi
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst
@@ -147,8 +57,9 @@ def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0)
         launch = f'filesrc location="{tokens}" ! coordtokparse'
     else:
         enc = "coordtokenc name=enc" + (f' model="{model}"' if model else "") + f" dtype={dtype}"
+        scale = f" ! video/x-raw,width={size[0]},height={size[1]}" if size else ""
         launch = (f'filesrc location="{source}" ! decodebin ! videoconvert ! videoscale'
-                  f" ! {enc}")
+                  f"{scale} ! {enc}")
     pipe = Gst.parse_launch(launch + " ! appsink name=sink sync=false max-buffers=4")
     sink = pipe.get_by_name("sink")
     if max_frames and not tokens:
@@ -169,8 +80,8 @@ def gst_windows(source=None, tokens=None, model=None, dtype="f32", max_frames=0)
             if not ok:
                 raise RuntimeError("cannot map buffer")
             try:
-                # copy out of the buffer before unmapping it
-                window, _ = parse_record(bytes(info.data))
+                # copied out of the buffer (and checked) before unmapping it
+                window = coordtok.unpack(bytes(info.data))
             finally:
                 buf.unmap(info)
             yield window
@@ -187,23 +98,25 @@ def main(argv=None):
     ap.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
     ap.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     ap.add_argument("--no-gst", action="store_true", help="parse --tokens without GStreamer")
+    ap.add_argument("--size", help="scale frames to WxH first (default: their own size)")
     args = ap.parse_args(argv)
     if not args.source and not args.tokens:
         ap.error("give a video file or --tokens")
 
     if args.no_gst:
-        windows = read_token_file(args.tokens)
+        windows = coordtok.read_tokens(args.tokens)
     else:
+        size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
         windows = gst_windows(args.source, args.tokens, args.model, args.dtype,
-                              args.max_frames)
+                              args.max_frames, size)
     total = 0
     for i, w in enumerate(windows):
         total += w.n_frames
-        # here a downstream model would take w.z_xy, w.z_yt, w.z_xt
+        # here a downstream model would take w.xy, w.yt, w.xt
         print(f"window {i}: {w.n_frames}/{w.T} frames {w.width}x{w.height} "
               f"pts={w.pts} dur={w.duration} model={w.model_id} {w.dtype} "
-              f"xy{w.z_xy.shape} yt{w.z_yt.shape} xt{w.z_xt.shape} "
-              f"mean|z|={np.abs(np.concatenate([p.ravel() for p in w.planes()])).mean():.4f}")
+              f"xy{w.xy.shape} yt{w.yt.shape} xt{w.xt.shape} "
+              f"mean|z|={np.abs(w.planes()).mean():.4f}")
     print(f"total frames: {total}")
     return 0
 

@@ -4,8 +4,6 @@
 #include "cli.h"
 #include "config-private.h"
 
-double ct_cpu_sgemm_gflops (int n, int reps);
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@ cpu_probe (GError **error)
 }
 
 static void *
-cpu_create (CtModel *m, CtPrecision precision, GError **error)
+cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
 {
   if (precision != CT_PRECISION_FP32) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
@@ -24,7 +24,7 @@ cpu_create (CtModel *m, CtPrecision precision, GError **error)
   const CtConfig *c = ct_model_config (m);
   ctx->model = ct_model_ref (m);
   ctx->config = c;
-  ctx->w = ct_model_weights (m);
+  ctx->w = w;
 
   if (!ct_cpu_reserve_encode (ctx, 1, error)) {
     ct_model_unref (ctx->model);
@@ -207,6 +207,7 @@ cpu_decode_seqs (void *vctx, const float *const *z, const float *coords, int n_s
 }
 
 const CtBackendOps ct_cpu_backend_ops = {
+  .abi_version = CT_BACKEND_ABI_VERSION,
   .name = "cpu",
   .probe = cpu_probe,
   .create = cpu_create,

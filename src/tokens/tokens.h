@@ -17,6 +17,9 @@
 
 G_BEGIN_DECLS
 
+/* libcoordtok exports exactly what its public headers declare. */
+#pragma GCC visibility push(default)
+
 #define CT_TOKENS_MAGIC "CTOK"
 #define CT_TOKENS_VERSION 2          /* written */
 #define CT_TOKENS_VERSION_MIN 1      /* oldest read */
@@ -128,6 +131,8 @@ gboolean ct_tokens_unpack (const guint8 *data, gsize size, CtTokensHeader *h,
  * model id. */
 gboolean ct_tokens_check_model (const CtTokensHeader *h, const CtModel *model,
     GError **error);
+
+#pragma GCC visibility pop
 
 G_END_DECLS
 

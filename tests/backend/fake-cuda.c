@@ -1,0 +1,43 @@
+/* fake-cuda.c - a stand-in for libcoordtok-cuda.so that lets the registry's
+ * fallbacks be tested without a GPU.  FAKE_CUDA selects what goes wrong:
+ * "nodevice" (probe fails), "refuse" (create refuses the model, as a GPU
+ * out of memory would), "abi" (built for another backend interface).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "backend.h"
+
+#include <gmodule.h>
+
+static gboolean
+fake_probe (GError **error)
+{
+  if (!g_strcmp0 (g_getenv ("FAKE_CUDA"), "nodevice")) {
+    g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "fake: no CUDA device");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void *
+fake_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
+{
+  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "fake: out of memory for model %s",
+      ct_model_id (m));
+  return NULL;
+}
+
+static void fake_destroy (void *ctx) { }
+
+G_MODULE_EXPORT CtBackendOps ct_cuda_backend_ops = {
+  .abi_version = CT_BACKEND_ABI_VERSION,
+  .name = "fake-cuda",
+  .probe = fake_probe,
+  .create = fake_create,
+  .destroy = fake_destroy,
+};
+
+static void __attribute__ ((constructor))
+fake_abi (void)
+{
+  if (!g_strcmp0 (g_getenv ("FAKE_CUDA"), "abi"))
+    ct_cuda_backend_ops.abi_version = CT_BACKEND_ABI_VERSION + 1000;
+}
