@@ -15,6 +15,7 @@
 typedef struct {
   GstElement *enc;
   CtInput *in;
+  const char *path;
   guint64 frames, windows, bytes;
 } Encode;
 
@@ -51,10 +52,12 @@ check_size (GstElement *pipeline, gpointer data)
     const GstStructure *s = gst_caps_get_size (accepted) ? gst_caps_get_structure (accepted, 0) : NULL;
     int mw = 0, mh = 0;
     if (s && gst_structure_get_int (s, "width", &mw) && gst_structure_get_int (s, "height", &mh))
-      fprintf (stderr, "coordtok encode: the input has %dx%d frames; the model takes %dx%d: "
-          "scale them first (or give the encoder a video file, which is scaled)\n", w, h, mw, mh);
+      fprintf (stderr, "coordtok encode: %s has %dx%d frames; the model takes %dx%d: scale "
+          "them first (video files are scaled; raw and Y4M frames never are)\n", e->path, w, h,
+          mw, mh);
     else
-      fprintf (stderr, "coordtok encode: the encoder does not accept %dx%d frames\n", w, h);
+      fprintf (stderr, "coordtok encode: the encoder does not accept the %dx%d frames of %s\n",
+          w, h, e->path);
     ret = 1;
   }
   gst_caps_unref (ours);
@@ -98,6 +101,7 @@ ct_cmd_encode (int argc, char **argv)
     goto done;
   }
   status = 1;
+  e.path = argv[1];
   pipeline = gst_pipeline_new ("encode");
   GstElement *conv = gst_element_factory_make ("videoconvert", NULL);
   GstElement *scale = gst_element_factory_make ("videoscale", NULL);

@@ -28,7 +28,6 @@ struct CtInput {
   /* Y4M */
   CtY4mReader *y4m;
   GstVideoInfo info;
-  guint8 *scratch;
   guint64 frame;
 };
 
@@ -274,7 +273,8 @@ y4m_need_data (GstAppSrc *src, guint length, gpointer data)
 {
   CtInput *in = data;
   GError *err = NULL;
-  int r = ct_y4m_reader_read (in->y4m, in->scratch, &err);
+  const guint8 *s;
+  int r = ct_y4m_reader_read (in->y4m, &s, &err);
   if (r == 0) {
     gst_app_src_end_of_stream (src);
     return;
@@ -289,7 +289,6 @@ y4m_need_data (GstAppSrc *src, guint length, gpointer data)
   GstBuffer *buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&in->info), NULL);
   GstVideoFrame vf;
   gst_video_frame_map (&vf, &in->info, buf, GST_MAP_WRITE);
-  const guint8 *s = in->scratch;
   for (int p = 0; p < h->n_planes; p++) {
     guint8 *d = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
     int stride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
@@ -344,7 +343,6 @@ ct_input_add (CtInput *in, GstBin *bin, GstElement *next, GError **error)
     GstAppSrcCallbacks cb = { .need_data = y4m_need_data };
     g_object_set (src, "caps", caps, "format", GST_FORMAT_TIME, NULL);
     gst_caps_unref (caps);
-    in->scratch = g_malloc (ct_y4m_reader_header (in->y4m)->frame_bytes);
     gst_app_src_set_callbacks (GST_APP_SRC (src), &cb, in, NULL);
     return gst_element_link (src, next);
   }
@@ -369,7 +367,6 @@ ct_input_free (CtInput *in)
   if (!in)
     return;
   ct_y4m_reader_free (in->y4m);
-  g_free (in->scratch);
   g_free (in->path);
   g_free (in->describe);
   g_free (in);

@@ -15,6 +15,7 @@ struct CtY4mReader {
   char *name;
   CtY4mHeader h;
   guint64 frames;
+  guint8 *buf;                  /* one frame */
   gint64 left;                  /* bytes after the header of a regular file, else -1 */
 };
 
@@ -242,7 +243,7 @@ ct_y4m_reader_frames_read (CtY4mReader *r)
 }
 
 int
-ct_y4m_reader_read (CtY4mReader *r, guint8 *dst, GError **error)
+ct_y4m_reader_read (CtY4mReader *r, const guint8 **frame, GError **error)
 {
   char line[257];
   gssize n = read_line (r->f, line, sizeof line - 1);
@@ -274,7 +275,9 @@ ct_y4m_reader_read (CtY4mReader *r, guint8 *dst, GError **error)
       return -1;
     }
   }
-  gsize got = fread (dst, 1, r->h.frame_bytes, r->f);
+  if (!r->buf)
+    r->buf = g_malloc (r->h.frame_bytes);
+  gsize got = fread (r->buf, 1, r->h.frame_bytes, r->f);
   if (got != r->h.frame_bytes) {
     g_set_error (error, CT_ERROR, CT_ERROR_IO, "%s: truncated Y4M file: frame %" G_GUINT64_FORMAT
         " has %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes%s%s", r->name, r->frames, got,
@@ -282,6 +285,7 @@ ct_y4m_reader_read (CtY4mReader *r, guint8 *dst, GError **error)
     return -1;
   }
   r->frames++;
+  *frame = r->buf;
   return 1;
 }
 
@@ -293,5 +297,6 @@ ct_y4m_reader_free (CtY4mReader *r)
   if (r->f)
     fclose (r->f);
   g_free (r->name);
+  g_free (r->buf);
   g_free (r);
 }

@@ -40,9 +40,11 @@ typedef struct CtY4mReader CtY4mReader;
  * ownership of `f` (closed by ct_y4m_reader_free, also on failure). */
 CtY4mReader *ct_y4m_reader_new (FILE *f, const char *name, GError **error);
 const CtY4mHeader *ct_y4m_reader_header (CtY4mReader *r);
-/* Reads the next frame into dst (frame_bytes): 1 frame read, 0 clean end of
- * the stream, -1 error (a truncated frame, a bad FRAME marker). */
-int ct_y4m_reader_read (CtY4mReader *r, guint8 *dst, GError **error);
+/* Reads the next frame: 1 and *frame (frame_bytes, the reader's buffer,
+ * valid until the next call; allocated only once a frame is known to fit in
+ * a regular file), 0 at a clean end of the stream, -1 error (a truncated
+ * frame, a bad FRAME line). */
+int ct_y4m_reader_read (CtY4mReader *r, const guint8 **frame, GError **error);
 guint64 ct_y4m_reader_frames_read (CtY4mReader *r);
 void ct_y4m_reader_free (CtY4mReader *r);
 
