@@ -33,8 +33,10 @@ read_line (FILE *f, char *buf, gsize max)
       buf[n] = 0;
       return (gssize) n;
     }
-    if (n == max)
+    if (n == max) {
+      buf[n] = 0;
       return -3;
+    }
     buf[n++] = (char) c;
   }
   buf[n] = 0;
