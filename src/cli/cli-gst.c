@@ -71,9 +71,11 @@ load_plugin (void)
 }
 
 gboolean
-ct_cli_gst_init (const char *cmd)
+ct_cli_gst_init (const char *cmd, gboolean need_plugin)
 {
   gst_init (NULL, NULL);
+  if (!need_plugin)
+    return TRUE;
   GstElementFactory *f = gst_element_factory_find ("coordtokenc");
   if (f) {
     gst_object_unref (f);

@@ -23,10 +23,11 @@ gboolean ct_cli_element_options_check (const char *cmd, const CtCliElementOption
 void ct_cli_element_options_apply (const CtCliElementOptions *o, GstElement *e);
 void ct_cli_element_options_clear (CtCliElementOptions *o);
 
-/* gst_init, then makes sure the coordtok elements can be created (loading
- * the plugin from the build tree or the install prefix when GStreamer's
- * plugin path does not have it).  FALSE with a message on stderr. */
-gboolean ct_cli_gst_init (const char *cmd);
+/* gst_init; with need_plugin, makes sure the coordtok elements can be
+ * created (loading the plugin from the build tree or the install prefix
+ * when GStreamer's plugin path does not have it).  FALSE with a message on
+ * stderr. */
+gboolean ct_cli_gst_init (const char *cmd, gboolean need_plugin);
 
 /* Called with the pipeline in READY (models loaded): returns -1 to go on,
  * or an exit status (it printed why). */

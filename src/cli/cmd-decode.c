@@ -103,7 +103,7 @@ ct_cmd_decode (int argc, char **argv)
   if (!ct_cli_element_options_check ("decode", &eo))
     goto done;
   status = 1;
-  if (!check_tokens_file (argv[1]) || !ct_cli_gst_init ("decode"))
+  if (!check_tokens_file (argv[1]) || !ct_cli_gst_init ("decode", TRUE))
     goto done;
   gboolean y4m = strcmp (format, "rgb") != 0;
   pipeline = gst_pipeline_new ("decode");

@@ -94,7 +94,7 @@ ct_cmd_encode (int argc, char **argv)
   if (!ct_cli_element_options_check ("encode", &eo))
     goto done;
   status = 1;
-  if (!ct_cli_gst_init ("encode"))
+  if (!ct_cli_gst_init ("encode", TRUE))
     goto done;
   if (!(e.in = ct_input_open (argv[1], &io, TRUE, &status, &err))) {
     fprintf (stderr, "coordtok encode: %s\n", err->message);

@@ -166,7 +166,8 @@ ct_cmd_reconstruct (int argc, char **argv)
   if (eo.device)
     ct_cli_parse_device (eo.device, &dev);
   status = 1;
-  if (!ct_cli_gst_init ("reconstruct"))
+  /* GStreamer reads the input; the engine itself does the rest */
+  if (!ct_cli_gst_init ("reconstruct", FALSE))
     goto done;
   if (!(in = ct_input_open (argv[1], &io, FALSE, &status, &err)))
     goto fail;
