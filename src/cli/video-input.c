@@ -149,8 +149,10 @@ open_raw (CtInput *in, const struct stat *st, const char *kind_name, const CtInp
   if (!o->width || !o->height || (need_rate && !o->framerate))
     return !fail (status, 2, error, "raw RGB24 input (%s) needs --width and --height%s: raw "
         "frames say nothing about their size", in->path, need_rate ? " and --framerate" : "");
-  if (o->width < 1 || o->height < 1 || o->width > CT_Y4M_MAX_DIM || o->height > CT_Y4M_MAX_DIM)
-    return !fail (status, 2, error, "--width and --height must be 1 to %d", CT_Y4M_MAX_DIM);
+  if (o->width < 1 || o->height < 1 || o->width > CT_Y4M_MAX_DIM || o->height > CT_Y4M_MAX_DIM ||
+      (gsize) o->width * o->height * 3 > CT_Y4M_MAX_FRAME_BYTES)
+    return !fail (status, 2, error, "--width and --height must be 1 to %d, with frames of at "
+        "most %" G_GSIZE_FORMAT " MiB", CT_Y4M_MAX_DIM, CT_Y4M_MAX_FRAME_BYTES >> 20);
   /* without --framerate (reconstruct: timing does not matter) rawvideoparse's default */
   in->fps_n = 25;
   in->fps_d = 1;

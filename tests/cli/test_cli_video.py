@@ -165,6 +165,9 @@ with tempfile.TemporaryDirectory() as tmp:
     run(["reconstruct", "--width", "100", "--height", "64", j("small.rgb"), r("out.rgb")], 1,
         "not a whole number of 100x64 RGB24 frames")
     run(["reconstruct", j("small.rgb"), r("out.rgb")], 2, "needs --width and --height")
+    run(["reconstruct", "--width", "16384", "--height", "16384", j("small.rgb"), r("out.rgb")], 2,
+        "MiB")
+    run(["reconstruct", "--width", "-3", "--height", "64", j("small.rgb"), r("out.rgb")], 2, "1 to 16384")
     run(["encode", "--width", "64", "--height", "64", j("small.rgb"), r("out.ctok")], 2, "--framerate")
     run(["encode", "--width", "64", j("in.y4m"), r("out.ctok")], 2, "Y4M", "drop --width")
     run(["encode", "--framerate", "25", j("in.y4m"), r("out.ctok")], 2, "drop --framerate")
