@@ -141,6 +141,11 @@ ct_cmd_decode (int argc, char **argv)
   gst_object_unref (p);
 
   status = ct_cli_gst_run ("decode", pipeline, NULL, NULL);
+  if (status == 0 && d.frames == 0) {
+    fprintf (stderr, "coordtok decode: no frame decoded from %s (no token record in it was "
+        "intact)\n", argv[1]);
+    status = 1;
+  }
   status = ct_cli_finish_output ("decode", tmp, out, status);
   if (status == 0)
     printf ("wrote %s: %" G_GUINT64_FORMAT " frames of %dx%d (%s)\n", out, d.frames, d.width,

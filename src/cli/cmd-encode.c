@@ -135,6 +135,10 @@ ct_cmd_encode (int argc, char **argv)
   gst_object_unref (p);
 
   status = ct_cli_gst_run ("encode", pipeline, check_size, &e);
+  if (status == 0 && e.frames == 0) {
+    fprintf (stderr, "coordtok encode: %s has no frames\n", argv[1]);
+    status = 1;
+  }
   status = ct_cli_finish_output ("encode", tmp, argv[2], status);
   if (status == 0)
     printf ("wrote %s: %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT " windows, %"

@@ -125,6 +125,11 @@ with tempfile.TemporaryDirectory() as tmp:
     write(j("damaged.ctok"), bytes(two))
     run(["decode", j("damaged.ctok"), j("damaged.rgb")], 0, "warning: Skipped a damaged token record",
         "8 frames of 128x128")
+    write(j("damaged1.ctok"), bytes(two[:len(rec)]))
+    run(["decode", j("damaged1.ctok"), j("damaged1.rgb")], 1, "Skipped a damaged token record",
+        "no frame decoded")
+    report(not os.path.exists(j("damaged1.rgb")) and not os.path.exists(j("damaged1.rgb.tmp")),
+           "a decode without frames leaves no file")
 
     # -- raw RGB24 in: encode (sizes and rate given), reconstruct and its RGB PSNR
     write(j("in.rgb"), rgb(W, H, 8))
@@ -177,6 +182,7 @@ with tempfile.TemporaryDirectory() as tmp:
     run(["encode", write(j("junk.bin"), bytes(range(256)) * 8), r("out.ctok")], 1,
         "not a video file GStreamer knows", one_line=True)
     run(["encode", write(j("empty.avi"), b""), r("out.ctok")], 1, "empty file")
+    run(["encode", write(j("noframes.y4m"), b"YUV4MPEG2 W128 H128 F25:1\n"), r("out.ctok")], 1, "has no frames")
     import wave
     with wave.open(j("audio.wav"), "wb") as wav:   # a RIFF file without video
         wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(8000), wav.writeframes(bytes(1600))
