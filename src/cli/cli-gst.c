@@ -43,30 +43,31 @@ ct_cli_element_options_clear (CtCliElementOptions *o)
   g_clear_pointer (&o->device, g_free);
 }
 
-/* The plugin next to this binary's build tree first (a build's CLI uses its
- * own plugin), else the installed one. */
+/* A coordtok run from its build tree (BUILD/src/cli/coordtok) uses the
+ * plugin built beside it (BUILD/plugin), found relative to the executable so
+ * that no tree path is compiled in; otherwise the installed plugin. */
 static gboolean
 load_plugin (void)
 {
   char *exe = g_file_read_link ("/proc/self/exe", NULL);
   char *exe_dir = exe ? g_path_get_dirname (exe) : NULL;
-  gboolean in_build = exe_dir && !g_strcmp0 (exe_dir, CT_CLI_BUILD_DIR);
-  const char *dirs[2] = { in_build ? CT_CLI_BUILD_PLUGIN_DIR : CT_CLI_PLUGIN_DIR,
-    in_build ? CT_CLI_PLUGIN_DIR : CT_CLI_BUILD_PLUGIN_DIR };
+  char *files[2] = { NULL, g_build_filename (CT_CLI_PLUGIN_DIR, "libgstcoordtok.so", NULL) };
   gboolean ok = FALSE;
-  g_free (exe);
-  g_free (exe_dir);
+  if (exe_dir && g_str_has_suffix (exe_dir, G_DIR_SEPARATOR_S "src" G_DIR_SEPARATOR_S "cli"))
+    files[0] = g_build_filename (exe_dir, "..", "..", "plugin", "libgstcoordtok.so", NULL);
   for (int i = 0; i < 2 && !ok; i++) {
-    char *f = g_build_filename (dirs[i], "libgstcoordtok.so", NULL);
-    if (g_file_test (f, G_FILE_TEST_EXISTS)) {
-      GstPlugin *p = gst_plugin_load_file (f, NULL);
+    if (files[i] && g_file_test (files[i], G_FILE_TEST_EXISTS)) {
+      GstPlugin *p = gst_plugin_load_file (files[i], NULL);
       if (p) {
         ok = TRUE;
         gst_object_unref (p);
       }
     }
-    g_free (f);
   }
+  g_free (files[0]);
+  g_free (files[1]);
+  g_free (exe);
+  g_free (exe_dir);
   return ok;
 }
 
@@ -83,9 +84,9 @@ ct_cli_gst_init (const char *cmd, gboolean need_plugin)
   }
   if (load_plugin ())
     return TRUE;
-  fprintf (stderr, "coordtok %s: the coordtok GStreamer plugin was not found (not in "
-      "GST_PLUGIN_PATH, %s or %s): build it (meson -Dplugin=enabled) or set GST_PLUGIN_PATH\n",
-      cmd, CT_CLI_PLUGIN_DIR, CT_CLI_BUILD_PLUGIN_DIR);
+  fprintf (stderr, "coordtok %s: the coordtok GStreamer plugin was not found (neither in "
+      "GStreamer's plugin path nor in %s): install it, or point GST_PLUGIN_PATH at the build's "
+      "plugin folder (BUILD/plugin)\n", cmd, CT_CLI_PLUGIN_DIR);
   return FALSE;
 }
 
