@@ -11,4 +11,20 @@
  * NULL. */
 const char *ct_file_kind_advice (const guint8 *data, gsize size);
 
+typedef enum {
+  CT_FILE_KIND_UNKNOWN,         /* nothing recognised (raw data, or a rare format) */
+  CT_FILE_KIND_EMPTY,
+  CT_FILE_KIND_VIDEO,           /* a container GStreamer's decodebin may read */
+  CT_FILE_KIND_IMAGE,
+  CT_FILE_KIND_Y4M,
+  CT_FILE_KIND_TOKENS,          /* a CoordTok token file */
+  CT_FILE_KIND_WEIGHTS,         /* safetensors */
+  CT_FILE_KIND_CHECKPOINT,      /* PyTorch .pth (zip) or pickle */
+  CT_FILE_KIND_OTHER,
+} CtFileKind;
+
+/* What the file is, from its first bytes (16 are enough); *name (may be
+ * NULL) gets a noun phrase ("an MP4/QuickTime video") or NULL if unknown. */
+CtFileKind ct_file_kind (const guint8 *data, gsize size, const char **name);
+
 #endif

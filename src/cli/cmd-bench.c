@@ -72,23 +72,20 @@ ct_cmd_bench (int argc, char **argv)
     { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
     { NULL }
   };
-  GOptionContext *octx = g_option_context_new ("[MODEL] - time encode and decode");
-  g_option_context_add_main_entries (octx, entries, NULL);
   GError *err = NULL;
   int ret = 1;
   CtModel *m = NULL;
   CtSession *s = NULL;
-  if (g_option_context_parse (octx, &argc, &argv, &err) && threads < -1)
-    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "--threads must be -1 (adaptive), 0 (all cores) or a count");
-  if (!err && argc > 2)
-    g_set_error (&err, CT_ERROR, CT_ERROR_ARGUMENT, "one MODEL at most (extra arguments given)");
-  if (err) {
-    fprintf (stderr, "coordtok bench: %s\n", err->message);
-    g_error_free (err);
-    g_option_context_free (octx);
-    return 2;
+  int status = ct_cli_parse_args ("bench", "[MODEL] - time encode and decode", entries, &argc,
+      &argv, 0, 1, "one MODEL at most (extra arguments given)");
+  if (status < 0 && threads < -1) {
+    fprintf (stderr, "coordtok bench: --threads must be -1 (adaptive), 0 (all cores) or a count\n");
+    status = 2;
   }
-  g_option_context_free (octx);
+  if (status >= 0) {
+    g_free (random_s); g_free (device_s); g_free (prec_s);
+    return status;
+  }
   if (gemm > 0) {
     double g = ct_cpu_sgemm_gflops (gemm, runs);
     if (json)

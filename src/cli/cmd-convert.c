@@ -18,16 +18,14 @@ ct_cmd_convert (int argc, char **argv)
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, "Model name for the metadata", "S" },
     { NULL }
   };
-  GOptionContext *ctx = g_option_context_new ("IN.pth OUT.safetensors - convert an official checkpoint");
-  g_option_context_add_main_entries (ctx, entries, NULL);
   GError *err = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &err) || argc != 3) {
-    fprintf (stderr, "coordtok convert: %s\n", err ? err->message : "need IN.pth and OUT.safetensors");
-    g_clear_error (&err);
-    g_option_context_free (ctx);
-    return 2;
+  int status = ct_cli_parse_args ("convert", "IN.pth OUT.safetensors - convert an official "
+      "checkpoint", entries, &argc, &argv, 2, 2, "need IN.pth and OUT.safetensors");
+  if (status >= 0) {
+    g_free (dtype_s);
+    g_free (name);
+    return status;
   }
-  g_option_context_free (ctx);
   CtConvertOptions o = { .enc_heads = enc_heads, .dec_heads = dec_heads,
     .out_dtype = CT_DTYPE_F32, .default_slice = slice, .name = name };
   if (dtype_s) {

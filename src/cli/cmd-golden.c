@@ -240,16 +240,13 @@ ct_cmd_golden (int argc, char **argv)
     { "kernels", 'k', 0, G_OPTION_ARG_STRING, &kernels, "CPU kernel set: avx512, avx2 or generic (exit 77 if this CPU cannot run it)", "SET" },
     { NULL }
   };
-  GOptionContext *ctx = g_option_context_new ("CASE_DIR... - check the engine against golden vectors");
-  g_option_context_add_main_entries (ctx, entries, NULL);
   GError *err = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &err) || argc < 2) {
-    fprintf (stderr, "coordtok golden: %s\n", err ? err->message : "no case folder given");
-    g_clear_error (&err);
-    g_option_context_free (ctx);
-    return 2;
+  int status = ct_cli_parse_args ("golden", "CASE_DIR... - check the engine against golden "
+      "vectors", entries, &argc, &argv, 1, -1, "no case folder given");
+  if (status >= 0) {
+    g_free (weights); g_free (device_s); g_free (prec_s); g_free (kernels);
+    return status;
   }
-  g_option_context_free (ctx);
   CtDevice dev = CT_DEVICE_CPU;
   CtPrecision prec = CT_PRECISION_FP32;
   if ((device_s && !ct_cli_parse_device (device_s, &dev)) ||

@@ -8,16 +8,11 @@ int
 ct_cmd_info (int argc, char **argv)
 {
   GError *err = NULL;
-  GOptionContext *ctx = g_option_context_new ("[MODEL] - configuration, parameters, token "
-      "shape and FLOPs of a weight file (default: the embedded default model)");
-  if (!g_option_context_parse (ctx, &argc, &argv, &err) || argc > 2) {
-    fprintf (stderr, "coordtok info: %s\n", err ? err->message :
-        "one MODEL at most (extra arguments given)");
-    g_clear_error (&err);
-    g_option_context_free (ctx);
-    return 2;
-  }
-  g_option_context_free (ctx);
+  int status = ct_cli_parse_args ("info", "[MODEL] - configuration, parameters, token "
+      "shape and FLOPs of a weight file (default: the embedded default model)", NULL, &argc,
+      &argv, 0, 1, "one MODEL at most (extra arguments given)");
+  if (status >= 0)
+    return status;
   const char *path = argc > 1 ? argv[1] : NULL;
   CtModel *m = ct_model_load (path, &err);
   if (!m) {

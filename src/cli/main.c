@@ -1,7 +1,6 @@
 /* main.c - `coordtok`: inspect, convert, check and benchmark CoordTok models.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cli.h"
-#include "config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +14,9 @@ static const struct {
   { "convert", ct_cmd_convert, "convert IN.pth OUT.safetensors [--enc-heads N --dec-heads N --dtype f32|f16|bf16 --name S]" },
   { "golden", ct_cmd_golden, "golden [--weights F] [--device D] CASE_DIR...  check against reference vectors" },
   { "bench", ct_cmd_bench, "bench [MODEL|--random-l|--random CONFIG] [--device D] [--slice N] [--queries N] [--runs N] [--json]" },
-  { "reconstruct", ct_cmd_reconstruct, "reconstruct [--model F] [--slice N] IN.rgb OUT.rgb   raw RGB24 frames through encode+decode" },
+  { "encode", ct_cmd_encode, "encode VIDEO OUT.ctok       video file, .y4m, or raw RGB24 (--width --height --framerate) to tokens" },
+  { "decode", ct_cmd_decode, "decode IN.ctok OUT.y4m|OUT.rgb   tokens to Y4M or raw RGB24 video" },
+  { "reconstruct", ct_cmd_reconstruct, "reconstruct VIDEO OUT.rgb   encode + decode with the engine, prints the RGB PSNR" },
 };
 
 static void
@@ -32,7 +33,7 @@ int
 main (int argc, char **argv)
 {
   if (argc >= 2 && (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V"))) {
-    printf ("coordtok %s (cpu kernels: %s)\n", VERSION, ct_cpu_kernels_name ());
+    ct_cli_print_version ();
     return 0;
   }
   if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {

@@ -6,9 +6,11 @@
 #
 # CLIP defaults to cockatoo.mp4 from python3-imageio (never trained on).
 # Writes OUTDIR/tokens.ctok (token records, readable by coordtokparse),
-# OUTDIR/reconstructed.y4m (decoded straight from the encoder) and
-# OUTDIR/reconstructed-from-file.y4m (decoded from tokens.ctok), and
-# OUTDIR/original.y4m (the scaled input), then prints sizes and PSNR.
+# OUTDIR/reconstructed.y4m (decoded straight from the encoder),
+# OUTDIR/original.y4m (the scaled input), the same two as raw RGB24
+# (.rgb), and OUTDIR/reconstructed-from-file.rgb (`coordtok decode
+# tokens.ctok`), then prints sizes and the RGB PSNR (8-bit RGB, over every
+# pixel, channel and frame: the metric README.md and docs/training.md quote).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CLIP="${1:-/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4}"
@@ -37,23 +39,26 @@ echo "model: $("$BUILD/src/cli/coordtok" info | awk '/^model/ {print $2}') (${W}
 SCALE="decodebin ! videoconvert ! videoscale ! video/x-raw,width=$W,height=$H,format=RGB"
 
 echo "== encode + decode, tokens saved on the side"
+Q="queue max-size-buffers=0 max-size-bytes=0 max-size-time=0"
 time gst-launch-1.0 -q filesrc location="$CLIP" ! $SCALE ! tee name=orig \
-  orig. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/original.y4m" \
-  orig. ! queue ! coordtokenc ! tee name=tok \
+  orig. ! $Q ! filesink location="$OUT/original.rgb" \
+  orig. ! $Q ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/original.y4m" \
+  orig. ! $Q ! coordtokenc ! tee name=tok \
   tok. ! queue ! filesink location="$OUT/tokens.ctok" \
-  tok. ! queue ! coordtokdec ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/reconstructed.y4m"
+  tok. ! queue ! coordtokdec ! videoconvert ! video/x-raw,format=RGB ! tee name=rec \
+  rec. ! $Q ! filesink location="$OUT/reconstructed.rgb" \
+  rec. ! $Q ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/reconstructed.y4m"
 
-echo "== decode again from the token file"
-gst-launch-1.0 -q filesrc location="$OUT/tokens.ctok" ! coordtokparse ! coordtokdec ! videoconvert \
-  ! video/x-raw,format=I420 ! y4menc ! filesink location="$OUT/reconstructed-from-file.y4m"
+echo "== decode again from the token file (coordtok decode)"
+"$BUILD/src/cli/coordtok" decode "$OUT/tokens.ctok" "$OUT/reconstructed-from-file.rgb"
 
 raw=$(stat -c %s "$OUT/original.y4m"); tok=$(stat -c %s "$OUT/tokens.ctok")
 echo "original (scaled, I420 y4m): $raw bytes; tokens: $tok bytes"
-if cmp -s "$OUT/reconstructed.y4m" "$OUT/reconstructed-from-file.y4m"; then
+if cmp -s "$OUT/reconstructed.rgb" "$OUT/reconstructed-from-file.rgb"; then
   echo "live and file-decoded reconstructions are identical"
 else
   echo "WARNING: live and file-decoded reconstructions differ" >&2
 fi
-/usr/bin/python3 "$ROOT/src/tools/y4m_psnr.py" "$OUT/original.y4m" "$OUT/reconstructed.y4m" || true
+/usr/bin/python3 "$ROOT/src/tools/rgb_psnr.py" "$OUT/original.rgb" "$OUT/reconstructed.rgb" "$W" "$H" || true
 echo "outputs in $OUT:"
 ls -l "$OUT" | sed 1d

@@ -124,7 +124,9 @@ def reconstruct_c(cli, model, frames, slice_=0):
     with tempfile.TemporaryDirectory() as td:
         fin, fout = os.path.join(td, "in.rgb"), os.path.join(td, "out.rgb")
         frames.tofile(fin)
-        cmd = [cli, "reconstruct", "--model", model, "--device", "cpu"]
+        # raw frames say nothing about their size: the CLI wants it given
+        cmd = [cli, "reconstruct", "--model", model, "--device", "cpu",
+               "--width", str(frames.shape[2]), "--height", str(frames.shape[1])]
         if slice_:
             cmd += ["--slice", str(slice_)]
         r = subprocess.run(cmd + [fin, fout], capture_output=True, text=True)
@@ -192,7 +194,7 @@ def main():
         per_win = [psnr(rec[i:i + T], frames[i:i + T]) for i in range(0, frames.shape[0], T)]
         name = os.path.basename(clip)
         rows.append((name, frames.shape[0], p, s, per_win, times))
-        print(f"{name}: {frames.shape[0]} frames {a.size}x{a.size}: PSNR {p:.2f} dB, "
+        print(f"{name}: {frames.shape[0]} frames {a.size}x{a.size}: RGB PSNR {p:.2f} dB, "
               f"SSIM {s:.4f}; per window PSNR "
               + ", ".join(f"{x:.2f}" for x in per_win)
               + ("; encode+decode ms per window " +

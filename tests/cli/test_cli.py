@@ -33,6 +33,17 @@ check(["--help"], 0, "usage: coordtok", "--help")
 check([], 2, "usage")
 check(["frobnicate"], 2, "unknown command 'frobnicate'")
 check(["info", "--help"], 0, "[MODEL]")
+# every subcommand: --help, --version, unknown options and wrong argument counts (exit 2)
+for cmd, usage in [("info", "[MODEL]"), ("convert", "IN.pth OUT.safetensors"),
+                   ("golden", "CASE_DIR..."), ("bench", "[MODEL]"), ("encode", "VIDEO OUT.ctok"),
+                   ("decode", "IN.ctok OUT"), ("reconstruct", "VIDEO OUT.rgb")]:
+    check([cmd, "--help"], 0, usage, "--version")
+    check([cmd, "--version"], 0, "coordtok 0.")
+    check([cmd, "--no-such-option"], 2, "Unknown option --no-such-option", f"coordtok {cmd} --help")
+for cmd in ("encode", "decode", "reconstruct", "convert"):
+    check([cmd, "a"], 2, "need")
+    check([cmd, "a", "b", "c"], 2, "need")
+check(["golden"], 2, "no case folder")
 check(["info", "a", "b"], 2, "one MODEL at most")
 check(["bench", "a", "b"], 2, "one MODEL at most")
 check(["info", os.path.join(golden, "checkpoint.pth")], 1, "not a safetensors weight file",

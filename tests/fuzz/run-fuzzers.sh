@@ -3,7 +3,7 @@
 #
 #   bash tests/fuzz/run-fuzzers.sh [SECONDS_PER_HARNESS] [HARNESS...]
 #
-# (default: 60 s each; harnesses: safetensors checkpoint tokens parse).
+# (default: 60 s each; harnesses: safetensors checkpoint tokens parse y4m).
 # Sets up build-fuzz/ (clang, ASan + UBSan, coverage, -Dfuzzing=true),
 # starts from the committed seed corpus (tests/fuzz/corpus/<name>, copied to
 # build-fuzz/fuzz-corpus/<name> so the committed one stays small), and
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-60}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors checkpoint tokens parse)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors checkpoint tokens parse y4m)
 JOBS=${FUZZ_JOBS:-1}
 B=${FUZZ_BUILD:-build-fuzz}     # FUZZ_BUILD=dir: another build tree
 

@@ -163,13 +163,17 @@ roundtrip_clip (const char *clip, const char *model, int size, guint max_frames,
     goto out;
   }
   close (fd);
+  /* size 0: the clip's own size (tiles) */
+  gchar *scale = size > 0 ? g_strdup_printf ("videoscale ! video/x-raw,width=%d,"
+      "height=%d,format=RGB", size, size) : g_strdup ("video/x-raw,format=RGB");
   launch = g_strdup_printf ("filesrc location=%s ! decodebin ! videoconvert ! "
-      "videoscale ! video/x-raw,width=%d,height=%d,format=RGB ! "
+      "%s ! "
       "identity eos-after=%u ! tee name=t ! queue max-size-buffers=0 "
       "max-size-bytes=0 max-size-time=0 ! appsink name=orig  "
       "t. ! queue ! coordtokenc model=%s ! tee name=t2 ! queue ! "
       "filesink location=%s  t2. ! queue ! coordtokdec model=%s ! appsink name=dec",
-      clip, size, size, max_frames, model, tmp, model);
+      clip, scale, max_frames, model, tmp, model);
+  g_free (scale);
   pipe = gst_parse_launch (launch, &err);
   fail_unless (pipe != NULL, "%s: %s", launch, err ? err->message : "");
   g_free (launch);
@@ -187,8 +191,8 @@ roundtrip_clip (const char *clip, const char *model, int size, guint max_frames,
     fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), GST_BUFFER_DURATION (a));
   }
   quality = psnr (orig->bufs, dec->bufs);
-  g_print ("%s: %s, %u frames at %dx%d, model %s: PSNR %.2f dB (%.1f s)\n",
-      label, clip, orig->bufs->len, size, size, model, quality,
+  g_print ("%s: %s, %u frames at %d, model %s: PSNR %.2f dB (%.1f s)\n",
+      label, clip, orig->bufs->len, size, model, quality,
       (g_get_monotonic_time () - t0) / 1e6);
 
   /* the stored tokens decode to exactly the same frames */
@@ -222,6 +226,23 @@ out:
   collect_free (auto_);
   return quality;
 }
+
+/* Clips whose size is no multiple of 128, at their own size: tiles cut,
+ * padded and cropped again (frame sizes are checked by psnr) */
+#define TREE "/usr/share/doc/opencv-doc/examples/data/tree.avi"
+#define MEGAMIND "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+
+GST_START_TEST (test_native_size)
+{
+  gchar *path = ct_default_model_path ();
+  fail_unless (path != NULL);
+  /* 320x240: 3 x 2 tiles; 720x528: 6 x 5; 768x576: 24 x 18 of the tiny 32x32 */
+  roundtrip_clip (TREE, path, 0, 40, "tree/default, native 320x240");
+  roundtrip_clip (MEGAMIND, path, 0, 16, "Megamind/default, native 720x528");
+  roundtrip_clip (VTEST, g_getenv ("CT_TEST_TINY"), 0, 20, "vtest/tiny, native 768x576");
+  g_free (path);
+}
+GST_END_TEST;
 
 GST_START_TEST (test_cockatoo_small)
 {
@@ -400,6 +421,7 @@ coordtok_pipeline_suite (void)
   TCase *tc = tcase_create ("general");
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 900);
+  tcase_add_test (tc, test_native_size);
   tcase_add_test (tc, test_cockatoo_small);
   tcase_add_test (tc, test_vtest_tiny);
   tcase_add_test (tc, test_cockatoo_default);
