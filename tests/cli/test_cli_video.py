@@ -163,7 +163,8 @@ with tempfile.TemporaryDirectory() as tmp:
         run(["decode", COCKATOO, r("out.y4m")], 1, "not a CoordTok token file", "coordtok encode")
     write(j("small.y4m"), y4m(64, 64, 2))
     run(["reconstruct", j("small.y4m"), r("out.rgb")], 1, "64x64 frames", "the model takes 128x128")
-    run(["encode", j("small.y4m"), r("out.ctok")], 1, "64x64 frames", "the model takes 128x128", one_line=True)
+    # the encoder takes any size (one padded tile here); reconstruct does not
+    run(["encode", j("small.y4m"), j("small.ctok")], 0)
     write(j("small.rgb"), rgb(64, 64, 2))
     run(["reconstruct", "--width", "64", "--height", "64", j("small.rgb"), r("out.rgb")], 1,
         "64x64 frames", "128x128")
