@@ -631,13 +631,13 @@ class CoordTok(nn.Module):
             blk.cross_attn.in_proj_weight[De:2 * De] = gain * eye
 
     # -- encoder --
-    def memory_mask(self, n_frames, B):
+    def memory_mask(self, n_frames, B, device=None):
         """(B, Nv) float: 1.0 for video tokens of frame group a >= n//et."""
         cfg = self.cfg
         nts = cfg.T // cfg.enc_pt
         per_t = (cfg.H // cfg.enc_pxy) * (cfg.W // cfg.enc_pxy)
-        n = torch.as_tensor(n_frames).reshape(-1).expand(B)
-        a = torch.arange(nts).repeat_interleave(per_t)  # (Nv,)
+        n = torch.as_tensor(n_frames, device=device).reshape(-1).expand(B)
+        a = torch.arange(nts, device=n.device).repeat_interleave(per_t)  # (Nv,)
         return (a.unsqueeze(0) >= (n // cfg.enc_pt).unsqueeze(1)).float()
 
     def query_tokens(self):
@@ -656,7 +656,7 @@ class CoordTok(nn.Module):
         if n_frames is None:
             n_frames = cfg.T
         feats = self.encoder.encoder(video)
-        mask = self.memory_mask(n_frames, B).to(video.dtype)
+        mask = self.memory_mask(n_frames, B, video.device).to(video.dtype)
         if trace is not None:
             trace["vit_out"] = feats
             trace["memory_mask"] = mask
@@ -743,7 +743,7 @@ class CoordTok(nn.Module):
         cfg = self.cfg
         if n_frames is None:
             n_frames = cfg.T
-        coords = patch_coords(cfg, n_frames, t0, nt)
+        coords = patch_coords(cfg, n_frames, t0, nt).to(planes[0].device)
         N = coords.shape[0]
         if nslices is not None:
             size = -(-N // nslices)
