@@ -6,6 +6,7 @@ OpenCV, no network) trains on the same data.
 
     /usr/bin/python3 src/train/data_pack.py --build src/train/data/train-pack.tar
     python3 src/train/data_pack.py --unpack src/train/data/train-pack.tar --out /tmp/ct-data
+    python3 src/train/data_pack.py --val src/train/data/train-pack.tar --out /tmp/val_motion.npy
 
 Building needs GStreamer (video_data.decode) and the Debian packages that
 ship the clips; unpacking needs only numpy and one image decoder (Pillow,
@@ -187,6 +188,17 @@ def unpack(path, out, log=print):
     return manifest
 
 
+def read_val_clip(path):
+    """The validation clip of a pack, uint8 (n, 128, 128, 3), checked."""
+    with tarfile.open(path, "r") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        m = next(m for m in manifest["members"] if m["kind"] == "val")
+        a = _decode_frames(tar.extractfile(m["name"]).read())
+    if _sha(a) != m["sha256"]:
+        raise SystemExit(f"{path}: the validation clip is damaged")
+    return a
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,10 +206,16 @@ def main():
     ap.add_argument("--max-frames", type=int, default=256,
                     help="frames kept per clip, from the start (size budget)")
     ap.add_argument("--unpack", metavar="PACK", help="unpack PACK into --out")
-    ap.add_argument("--out", help="folder for --unpack (train.py --data)")
+    ap.add_argument("--val", metavar="PACK", help="write the validation clip of PACK to --out (.npy)")
+    ap.add_argument("--out", help="folder for --unpack (train.py --data), file for --val")
     a = ap.parse_args()
-    if not a.build and not a.unpack:
-        ap.error("give --build PACK or --unpack PACK --out DIR")
+    if not a.build and not a.unpack and not a.val:
+        ap.error("give --build PACK, --unpack PACK --out DIR or --val PACK --out FILE")
+    if a.val:
+        if not a.out:
+            ap.error("--val needs --out FILE.npy")
+        np.save(a.out, read_val_clip(a.val))
+        print(f"wrote {a.out}")
     if a.build:
         build(a.build, a.max_frames)
     if a.unpack:

@@ -649,8 +649,7 @@ def main(argv=None):
     windows = step * args.batch
     lr = args.lr
 
-    def curve_row(vals):
-        el = time.time() - since["t"]
+    def curve_row(vals, el):
         loss_m = since["loss"] / max(since["n"], 1)
         curve.write(f"{step}\t{(time.time() - t_start) / 60:.3f}\t{windows}\t{loss_m:.5f}\t"
                     f"{10 * math.log10(4.0 / max(loss_m, 1e-12)):.2f}\t{lr:.3e}\t"
@@ -704,8 +703,9 @@ def main(argv=None):
         out_of_time = args.minutes and (time.time() - t_start) > args.minutes * 60
         last = step == args.steps or out_of_time
         if args.eval_every and (step % args.eval_every == 0 or last):
+            el = time.time() - since["t"]       # training only, not the evaluation
             extra, vals = evaluate()
-            curve_row(vals)
+            curve_row(vals, el)
         prog.update(step - 1, lv, lr, extra)
         if step % args.ckpt_every == 0 or last:
             save_ckpt(ckpt_path, model, opt, step, args, history, time.time() - t_start)
