@@ -9,7 +9,7 @@
 # 2. trains the runs of --runs side by side on the one device, each for
 #    --minutes of training time (src/train/train.py):
 #      finetune  the shipped model (src/models/coordtok-default.safetensors),
-#                32 windows x 16 decoded frames per step, lr 2e-4 -> 1e-5;
+#                32 windows x 32 decoded frames per step, lr 2e-4 -> 1e-5;
 #      grow      a larger network from scratch (enc 256 wide, 4+4 blocks;
 #                decoder 192 wide, 6 blocks; same token layout), lr 6e-4 -> 2e-5;
 #    the validation clip of the pack is reconstructed every --eval-every steps
@@ -90,7 +90,7 @@ say "data unpacked"
 
 # 2. training, the runs side by side
 GROW_MODEL='{"enc_dim":256,"enc_heads":4,"enc_vit_layers":4,"enc_cross_layers":4,"dec_dim":192,"dec_heads":4,"dec_layers":6}'
-BATCH=(--batch 32 --seqs 16)
+BATCH=(--batch 32 --seqs 32)
 if [ "$REHEARSE" = 1 ]; then
   GROW_MODEL='{"enc_dim":32,"enc_heads":2,"enc_vit_layers":1,"enc_cross_layers":1,"dec_dim":32,"dec_heads":2,"dec_layers":1}'
   BATCH=(--batch 1 --seqs 2)
