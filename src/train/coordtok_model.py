@@ -346,6 +346,15 @@ class VideoViT(nn.Module):
         return self.norm(x)[:, 1:]  # drop the cls row
 
 
+def _autocast_dtype(x):
+    """The dtype autocast gives matrix products on x's device, or None."""
+    if x.device.type == "cuda" and torch.is_autocast_enabled():
+        return torch.get_autocast_gpu_dtype()
+    if x.device.type == "cpu" and torch.is_autocast_cpu_enabled():
+        return torch.get_autocast_cpu_dtype()
+    return None
+
+
 class CrossBlock(nn.Module):
     """q += CrossAttn(LN1(q), mem, mem); s = LN2(q); q += SelfAttn(s,s,s);
     q += MLP(LN3(q)).  The float key-padding mask is ADDED to the logits."""
@@ -364,7 +373,14 @@ class CrossBlock(nn.Module):
 
     def forward(self, q, memory, mask):
         """q (Nq, B, De), memory (Nv, B, De) sequence-first; mask (B, Nv)."""
-        q = q + self.cross_attn(self.norm1(q), memory, memory, key_padding_mask=mask,
+        x = self.norm1(q)
+        dt = _autocast_dtype(q)
+        if dt is not None:
+            # under autocast the query, the memory and the additive mask
+            # meet in one dtype (PyTorch 2.0's fused attention refuses a
+            # float32 mask beside bfloat16 queries)
+            x, memory, mask = x.to(dt), memory.to(dt), mask.to(dt)
+        q = q + self.cross_attn(x, memory, memory, key_padding_mask=mask,
                                 need_weights=False)[0]
         s = self.norm2(q)
         q = q + self.self_attn(s, s, s, need_weights=False)[0]

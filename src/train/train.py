@@ -256,12 +256,14 @@ def reseed_sampler(sampler, seed):
 
 
 class WindowStream(torch.utils.data.IterableDataset):
-    """Endless uint8 windows for a DataLoader; each worker process draws its
-    own random stream (seed + worker id)."""
+    """Endless uint8 windows for a DataLoader, one at a time; each worker
+    process draws its own random stream (seed + worker id).  ``as_numpy``
+    sends numpy arrays, which travel through the workers' pipes instead of
+    shared memory (for machines with a small /dev/shm)."""
 
-    def __init__(self, sampler, cfg, seed):
+    def __init__(self, sampler, cfg, seed, as_numpy=False):
         super().__init__()
-        self.sampler, self.cfg, self.seed = sampler, cfg, seed
+        self.sampler, self.cfg, self.seed, self.as_numpy = sampler, cfg, seed, as_numpy
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -270,16 +272,44 @@ class WindowStream(torch.utils.data.IterableDataset):
             reseed_sampler(self.sampler, self.seed + 1000 * (info.id + 1))
         while True:
             fr, n = self.sampler.sample()
-            yield window_u8(self.cfg, fr, n), n
+            w = window_u8(self.cfg, fr, n)
+            yield (w.numpy() if self.as_numpy else w), n
 
 
-def window_batches(sampler, cfg, args, seed, device):
-    """Iterator over (uint8 (B, T, H, W, 3), n_frames (B,)) batches."""
+def _as_is(item):
+    return item
+
+
+def shm_free_bytes(path="/dev/shm"):
+    try:
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+    except OSError:
+        return 0
+
+
+def window_batches(sampler, cfg, args, seed, device, log=None):
+    """Iterator over (uint8 (B, T, H, W, 3) on ``device``, n_frames (B,) on
+    the CPU).  Windows travel one by one (a 32-window batch is 200 MB) and
+    are stacked on the device."""
+    as_numpy = args.workers > 0 and shm_free_bytes() < (1 << 30)
+    if as_numpy and log:
+        log.write(f"# /dev/shm has {shm_free_bytes() >> 20} MiB free: windows travel "
+                  "through pipes\n")
     loader = torch.utils.data.DataLoader(
-        WindowStream(sampler, cfg, seed), batch_size=args.batch,
-        num_workers=args.workers, pin_memory=device.type == "cuda",
+        WindowStream(sampler, cfg, seed, as_numpy), batch_size=None, collate_fn=_as_is,
+        num_workers=args.workers, pin_memory=device.type == "cuda" and not as_numpy,
         persistent_workers=args.workers > 0)
-    return iter(loader)
+    it = iter(loader)
+    while True:
+        ws, ns = [], []
+        for _ in range(args.batch):
+            w, n = next(it)
+            if not torch.is_tensor(w):
+                w = torch.from_numpy(w)
+            ws.append(w.to(device, non_blocking=True))
+            ns.append(int(n))
+        yield torch.stack(ws), torch.tensor(ns)
 
 
 def plane_targets(video, cfg):
@@ -514,8 +544,11 @@ def autocast_for(args, device):
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" else "off"
     if amp == "bf16":
-        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext
+        if device.type != "cuda":
+            # PyTorch 1.13's CPU autocast leaves LayerNorm in bf16 and fails
+            raise SystemExit("--amp bf16 is for --device cuda; the CPU trains in fp32")
+        return lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return None
 
 
 def init_weights_from(path):
@@ -620,6 +653,9 @@ def main(argv=None):
         curve.write("step\tminutes\twindows\tloss\tloss_db\tlr\tval_psnr\teval_psnr"
                     "\tdata_wait\twindows_per_s\n")
     autocast = autocast_for(args, device)
+    amp_on = autocast is not None
+    if not amp_on:
+        autocast = contextlib.nullcontext
     fwd = TrainForward(model)
     compiled = False
     if args.compile:
@@ -627,7 +663,7 @@ def main(argv=None):
             fwd, compiled = torch.compile(fwd), True
         else:
             log.write(f"# --compile: torch {torch.__version__} has no torch.compile; eager\n")
-    batches = window_batches(sampler, cfg, args, args.seed * 7919 + step + 17, device)
+    batches = window_batches(sampler, cfg, args, args.seed * 7919 + step + 17, device, log)
     eval_batch = 128 if device.type == "cuda" else 16
 
     def evaluate():
@@ -672,11 +708,18 @@ def main(argv=None):
         try:
             with autocast():
                 planes, out = fwd(video, ns, coords)
-        except Exception as e:      # a compiler failure must not lose the run
-            if not compiled:
+        except Exception as e:
+            # a compiler or autocast failure must not lose a one-shot GPU
+            # run: drop --compile, then bf16, and say so in the log
+            if compiled:
+                log.write(f"# --compile failed ({type(e).__name__}: {e}); eager from here\n")
+                fwd, compiled = TrainForward(model), False
+            elif amp_on:
+                log.write(f"# bf16 autocast failed ({type(e).__name__}: {e}); fp32 from here\n")
+                autocast, amp_on = contextlib.nullcontext, False
+            else:
                 raise
-            log.write(f"# --compile failed ({type(e).__name__}: {e}); eager from here\n")
-            fwd, compiled = TrainForward(model), False
+            log.flush()
             with autocast():
                 planes, out = fwd(video, ns, coords)
         loss = torch.mean((out.float() - target) ** 2)
