@@ -7,7 +7,8 @@
 #
 # 1. unpacks the training data pack (src/train/data/train-pack.tar, numpy only);
 # 2. trains the runs of --runs side by side on the one device, each for
-#    --minutes of training time (src/train/train.py):
+#    --minutes of training time, cut short so that the whole call ends within
+#    --call-seconds (default 570) (src/train/train.py):
 #      finetune  the shipped model (src/models/coordtok-default.safetensors),
 #                32 windows x 32 decoded frames per step, lr 2e-4 -> 1e-5;
 #      grow      a larger network from scratch (enc 256 wide, 4+4 blocks;
@@ -15,7 +16,7 @@
 #    the validation clip of the pack is reconstructed every --eval-every steps
 #    (curve.tsv); cockatoo.mp4 is not in the pack and is never looked at;
 # 3. exports each run (F16 safetensors, what the C engine loads) and writes
-#    $OUT/log.txt (refreshed every 30 s, so a cut-off call still reports) and
+#    $OUT/log.txt (refreshed every 15 s, so a cut-off call still reports) and
 #    $OUT/results.tar.part-NN (<= 15 MiB each): the exports, logs and curves.
 #    Here: bash src/train/gpu-join.sh DIR_WITH_PARTS DEST joins and checks them.
 #
@@ -27,6 +28,7 @@
 set -euo pipefail
 
 MINUTES=8
+CALL_SECONDS=570      # the whole call ends by then (the device tool allows 600 s)
 STEPS=1000000
 RUNS="finetune grow"
 DEVICE=cuda
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) MINUTES=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;          # also stop after this many steps (tests)
+    --call-seconds) CALL_SECONDS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --device) DEVICE=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
@@ -67,7 +70,7 @@ if [ "$WORKERS" = auto ]; then
   fi
 fi
 
-say "gpu-run.sh: runs '$RUNS', $MINUTES min each, device $DEVICE, $WORKERS sampling workers per run, work $WORK"
+say "gpu-run.sh: runs '$RUNS', $MINUTES min each (the call ends within $CALL_SECONDS s), device $DEVICE, $WORKERS sampling workers per run, work $WORK"
 { uname -a; nproc; free -g | head -2; nvidia-smi 2>/dev/null || echo "(no nvidia-smi)"
   $PY -c 'import torch, numpy; print("torch", torch.__version__, "cuda", torch.version.cuda,
 "available", torch.cuda.is_available(), "numpy", numpy.__version__)'; } > "$WORK/machine.txt" 2>&1 || true
@@ -104,8 +107,11 @@ run_args() {
     *) echo "gpu-run.sh: unknown run '$1' (finetune, grow)" >&2; return 1 ;;
   esac
 }
-# a hung run is stopped 3 minutes after its budget; there is still time to pack
-LIMIT=$($PY -c "print(int(float('$MINUTES') * 60 + 180))")
+# training stops by STOP_AT whatever --minutes says (final evaluation, export
+# and packing need ~40 s); a hung run is killed 30 s after STOP_AT
+STOP_AT=$(( T0 + CALL_SECONDS - 40 ))
+LIMIT=$(( STOP_AT + 30 - $(date +%s) ))
+[ "$LIMIT" -gt 30 ] || { say "no time left to train (--call-seconds $CALL_SECONDS)"; report; exit 1; }
 for r in $RUNS; do run_args "$r" > /dev/null || exit 2; done
 pids=()
 for r in $RUNS; do
@@ -113,7 +119,7 @@ for r in $RUNS; do
   mkdir -p "$WORK/$r"
   (OMP_NUM_THREADS=1 timeout -k 10 "$LIMIT" $PY src/train/train.py --out "$WORK/$r" \
       --data "$WORK/data" --device "$DEVICE" --workers "$WORKERS" "${BATCH[@]}" \
-      --minutes "$MINUTES" --steps "$STEPS" --motion 0.5 --threads 1 \
+      --minutes "$MINUTES" --stop-at "$STOP_AT" --steps "$STEPS" --motion 0.5 --threads 1 \
       --eval-every "$EVAL_EVERY" --eval-clip "" --val-clip "$WORK/data/val_motion.npy" \
       --ckpt-every 500 --quiet "${COMPILE[@]}" "${extra[@]}" \
       --export "$WORK/$r/$r.safetensors" > "$WORK/$r.stderr" 2>&1

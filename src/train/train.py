@@ -99,6 +99,9 @@ def parse_args(argv=None):
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--minutes", type=float, default=0,
                     help="stop (and export) after this much training time")
+    ap.add_argument("--stop-at", type=float, default=0,
+                    help="also stop by this wall-clock time (seconds since the epoch; "
+                         "the learning-rate schedule ends there if it comes first)")
     ap.add_argument("--aux", type=float, default=1.0,
                     help="weight of the auxiliary plane loss at step 0")
     ap.add_argument("--aux-steps", type=int, default=800,
@@ -678,6 +681,12 @@ def main(argv=None):
 
     prog = Progress(args.steps, step, log, args.quiet)
     t_start = time.time() - seconds0   # training time carries over a resume
+    # the time budget: --minutes of training, cut short by --stop-at
+    budget = args.minutes * 60 if args.minutes else 0.0
+    if args.stop_at:
+        left = args.stop_at - t_start
+        budget = min(budget, left) if budget else left
+        log.write(f"# time budget {budget / 60:.2f} min (--stop-at)\n")
     model.train()
     if args.bench:
         args.steps = step + 4
@@ -700,8 +709,7 @@ def main(argv=None):
         since["wait"] += time.time() - t_wait
         video, ns, coords, target = prepare_batch(model, u8, ns, args.seqs, rng, device)
         elapsed = time.time() - t_start
-        lr = lr_at(step, args, args.steps,
-                   elapsed / (args.minutes * 60) if args.minutes else 0.0)
+        lr = lr_at(step, args, args.steps, elapsed / budget if budget else 0.0)
         for g in opt.param_groups:
             g["lr"] = lr
         t0 = time.time()
@@ -743,7 +751,7 @@ def main(argv=None):
             print(f"step {step}: {time.time() - t0:.2f}s loss {lv:.4f}", file=sys.stderr)
         extra = ""
         step += 1
-        out_of_time = args.minutes and (time.time() - t_start) > args.minutes * 60
+        out_of_time = budget and (time.time() - t_start) > budget
         last = step == args.steps or out_of_time
         if args.eval_every and (step % args.eval_every == 0 or last):
             el = time.time() - since["t"]       # training only, not the evaluation
@@ -753,7 +761,7 @@ def main(argv=None):
         if step % args.ckpt_every == 0 or last:
             save_ckpt(ckpt_path, model, opt, step, args, history, time.time() - t_start)
         if out_of_time:
-            log.write(f"# stopped after {args.minutes} minutes at step {step}\n")
+            log.write(f"# stopped after {budget / 60:.2f} minutes at step {step}\n")
             break
     if prog.tty:
         sys.stderr.write("\n")
