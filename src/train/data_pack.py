@@ -28,10 +28,10 @@ cockatoo.mp4 (video_data.HELD_OUT, the test clip) is never put in a pack.
 Unpacking writes the layout train.py reads with ``--data DIR``:
 ``DIR/NAME_128.npy``, ``DIR/pattern-*_128.npy``, ``DIR/stills/still-*.npy``
 (decoded and resized as motion_data.load_stills does) and
-``DIR/val_motion.npy``.  What the CPU cache (video_data.build_cache) has and
-the pack has not: the 192x192 and 256x256 decodes (zoomed-in crops) and the
-frames of a clip past ``--max-frames`` -- they would not fit the 64 MiB that
-travels.
+``DIR/val/val_motion.npy`` (outside the ``DIR/*.npy`` that train.py trains
+on).  What the CPU cache (video_data.build_cache) has and the pack has not:
+the 192x192 and 256x256 decodes (zoomed-in crops) and the frames of a clip
+past ``--max-frames`` -- they would not fit the 64 MiB that travels.
 """
 
 import argparse
@@ -176,8 +176,11 @@ def unpack(path, out, log=print):
             if list(a.shape) != m["shape"] or _sha(a) != m["sha256"]:
                 raise SystemExit(f"{path}: {m['name']} decodes to different frames "
                                  f"than were packed (damaged pack)")
-            dest = os.path.join(out, base[:-len(".xz")])
-            np.save(dest, a)
+            # the validation clip goes to its own folder: train.py trains on
+            # every DIR/*.npy
+            folder = os.path.join(out, "val") if m["kind"] == "val" else out
+            os.makedirs(folder, exist_ok=True)
+            np.save(os.path.join(folder, base[:-len(".xz")]), a)
     # photographs: decoded and resized exactly as motion_data.load_stills
     for name, data in stills:
         im = motion_data.prepare_still(_decode_image(data))

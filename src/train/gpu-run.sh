@@ -120,7 +120,7 @@ for r in $RUNS; do
   (OMP_NUM_THREADS=1 timeout -k 10 "$LIMIT" $PY src/train/train.py --out "$WORK/$r" \
       --data "$WORK/data" --device "$DEVICE" --workers "$WORKERS" "${BATCH[@]}" \
       --minutes "$MINUTES" --stop-at "$STOP_AT" --steps "$STEPS" --motion 0.5 --threads 1 \
-      --eval-every "$EVAL_EVERY" --eval-clip "" --val-clip "$WORK/data/val_motion.npy" \
+      --eval-every "$EVAL_EVERY" --eval-clip "" --val-clip "$WORK/data/val/val_motion.npy" \
       --ckpt-every 500 --quiet "${COMPILE[@]}" "${extra[@]}" \
       --export "$WORK/$r/$r.safetensors" > "$WORK/$r.stderr" 2>&1
    echo $? > "$WORK/$r.rc") &

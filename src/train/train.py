@@ -124,7 +124,7 @@ def parse_args(argv=None):
     ap.add_argument("--val-clip", default=DEFAULT_VAL_CLIP,
                     help=".npy uint8 validation frames, evaluated with --eval-clip "
                          "(motion_data.py --val; picks between runs); "
-                         "default DATA/val_motion.npy where it exists")
+                         "default DATA/val/val_motion.npy where it exists")
     ap.add_argument("--export", help="write the engine's safetensors here at the end")
     ap.add_argument("--export-dtype", default="F16", choices=["F32", "F16", "BF16"])
     ap.add_argument("--export-only", action="store_true")
@@ -173,6 +173,8 @@ def make_sampler(args, cfg):
         return SyntheticSampler(cfg.T, cfg.H, args.seed, args.synthetic_pool)
     from video_data import WindowSampler, build_cache
     files = sorted(glob.glob(os.path.join(args.data, "*.npy")))
+    # never train on a validation clip that was put beside the clips
+    files = [f for f in files if not os.path.basename(f).startswith("val_")]
     if not files:
         files = build_cache(args.data)
     base = WindowSampler(files, T=cfg.T, size=cfg.H, seed=args.seed)
@@ -629,7 +631,7 @@ def main(argv=None):
     eval_frames = val_frames = None
     val_path = args.val_clip
     if val_path and not os.path.exists(val_path) and val_path == DEFAULT_VAL_CLIP:
-        val_path = os.path.join(args.data, "val_motion.npy")   # a data pack's
+        val_path = os.path.join(args.data, "val", "val_motion.npy")   # a data pack's
     if args.eval_every and args.eval_clip and os.path.exists(args.eval_clip):
         eval_frames = np.load(args.eval_clip)
     if args.eval_every and val_path and os.path.exists(val_path):

@@ -54,6 +54,17 @@ def main():
         if not check(r.returncode == 0, f"gpu-run.sh exited with {r.returncode}"):
             return report(failures)
 
+        # the validation clip is unpacked, but not among the training clips
+        import train
+        val = np.load(os.path.join(work, "data", "val", "val_motion.npy"))
+        args = train.parse_args(["--out", os.path.join(td, "x"), "--data",
+                                 os.path.join(work, "data")])
+        sampler = train.make_sampler(args, train.CoordTokConfig(**train.DEFAULT_MODEL))
+        clips = sampler.base.clips + sampler.base.patterns + sampler.motion.clips
+        check(len(sampler.base.clips) >= 10, f"only {len(sampler.base.clips)} training clips")
+        check(not any(c.shape == val.shape and (c == val).all() for c in clips),
+              "the validation clip is among the training clips")
+
         files = sorted(os.listdir(out))
         print("OUT:", ", ".join(f"{f} ({os.path.getsize(os.path.join(out, f))} bytes)" for f in files))
         check(len(files) <= 8, f"{len(files)} files under OUT (at most 8 come back)")
