@@ -346,6 +346,15 @@ class VideoViT(nn.Module):
         return self.norm(x)[:, 1:]  # drop the cls row
 
 
+def _autocast_dtype(x):
+    """The dtype autocast gives matrix products on x's device, or None."""
+    if x.device.type == "cuda" and torch.is_autocast_enabled():
+        return torch.get_autocast_gpu_dtype()
+    if x.device.type == "cpu" and torch.is_autocast_cpu_enabled():
+        return torch.get_autocast_cpu_dtype()
+    return None
+
+
 class CrossBlock(nn.Module):
     """q += CrossAttn(LN1(q), mem, mem); s = LN2(q); q += SelfAttn(s,s,s);
     q += MLP(LN3(q)).  The float key-padding mask is ADDED to the logits."""
@@ -364,7 +373,14 @@ class CrossBlock(nn.Module):
 
     def forward(self, q, memory, mask):
         """q (Nq, B, De), memory (Nv, B, De) sequence-first; mask (B, Nv)."""
-        q = q + self.cross_attn(self.norm1(q), memory, memory, key_padding_mask=mask,
+        x = self.norm1(q)
+        dt = _autocast_dtype(q)
+        if dt is not None:
+            # under autocast the query, the memory and the additive mask
+            # meet in one dtype (PyTorch 2.0's fused attention refuses a
+            # float32 mask beside bfloat16 queries)
+            x, memory, mask = x.to(dt), memory.to(dt), mask.to(dt)
+        q = q + self.cross_attn(x, memory, memory, key_padding_mask=mask,
                                 need_weights=False)[0]
         s = self.norm2(q)
         q = q + self.self_attn(s, s, s, need_weights=False)[0]
@@ -631,13 +647,13 @@ class CoordTok(nn.Module):
             blk.cross_attn.in_proj_weight[De:2 * De] = gain * eye
 
     # -- encoder --
-    def memory_mask(self, n_frames, B):
+    def memory_mask(self, n_frames, B, device=None):
         """(B, Nv) float: 1.0 for video tokens of frame group a >= n//et."""
         cfg = self.cfg
         nts = cfg.T // cfg.enc_pt
         per_t = (cfg.H // cfg.enc_pxy) * (cfg.W // cfg.enc_pxy)
-        n = torch.as_tensor(n_frames).reshape(-1).expand(B)
-        a = torch.arange(nts).repeat_interleave(per_t)  # (Nv,)
+        n = torch.as_tensor(n_frames, device=device).reshape(-1).expand(B)
+        a = torch.arange(nts, device=n.device).repeat_interleave(per_t)  # (Nv,)
         return (a.unsqueeze(0) >= (n // cfg.enc_pt).unsqueeze(1)).float()
 
     def query_tokens(self):
@@ -656,7 +672,7 @@ class CoordTok(nn.Module):
         if n_frames is None:
             n_frames = cfg.T
         feats = self.encoder.encoder(video)
-        mask = self.memory_mask(n_frames, B).to(video.dtype)
+        mask = self.memory_mask(n_frames, B, video.device).to(video.dtype)
         if trace is not None:
             trace["vit_out"] = feats
             trace["memory_mask"] = mask
@@ -743,7 +759,7 @@ class CoordTok(nn.Module):
         cfg = self.cfg
         if n_frames is None:
             n_frames = cfg.T
-        coords = patch_coords(cfg, n_frames, t0, nt)
+        coords = patch_coords(cfg, n_frames, t0, nt).to(planes[0].device)
         N = coords.shape[0]
         if nslices is not None:
             size = -(-N // nslices)

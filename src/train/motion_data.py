@@ -89,18 +89,33 @@ def load_stills(paths, max_side=640, cache=None):
         except OSError as e:
             print(f"skip {p}: {e}")
             continue
-        if min(im.shape[:2]) < 200:
+        im = prepare_still(im, max_side)
+        if im is None:
             continue
-        s = max_side / max(im.shape[:2])
-        if s < 1:
-            t = _to_tensor(im)
-            t = F.interpolate(t, scale_factor=s, mode="bilinear", antialias=True,
-                              align_corners=False, recompute_scale_factor=False)
-            im = t[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
         if npy:
             np.save(npy, im)
         out.append(im)
     return out
+
+
+def prepare_still(im, max_side=640):
+    """A decoded photograph (h, w, 3) uint8 -> larger side at most max_side
+    (anti-aliased); None for photographs too small to move a camera over."""
+    if min(im.shape[:2]) < 200:
+        return None
+    s = max_side / max(im.shape[:2])
+    if s < 1:
+        t = _to_tensor(im)
+        t = F.interpolate(t, scale_factor=s, mode="bilinear", antialias=True,
+                          align_corners=False, recompute_scale_factor=False)
+        im = t[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    return im
+
+
+def cached_stills(cache):
+    """The photographs already in ``cache`` (load_stills' or data_pack's
+    still-*.npy), sorted by name: for machines without the Debian files."""
+    return [np.load(f) for f in sorted(glob.glob(os.path.join(cache, "still-*.npy")))]
 
 
 def _smooth_noise(rng, T, amp, knots=6):
