@@ -34,7 +34,7 @@ def frames_of(clip, width, height, n):
                        check=True)
         a = np.fromfile(raw, np.uint8)
     k = a.size // (width * height * 3)
-    return a[:k * width * height * 3].reshape(k, height, width, 3)
+    return a[:k * width * height * 3].reshape(k, height, width, 3)[:n]
 
 
 def png(frames_rgb, path):
@@ -62,7 +62,7 @@ def main():
     T, fps = model.T, 30.0
     window_s = T / fps
     print(f"default model {model.model_id}, T={T}, {model.width}x{model.height} tiles, "
-          f"cpu kernels {coordtok.__dict__.get('cpu_kernels', lambda: '?')() if callable(coordtok.__dict__.get('cpu_kernels')) else '?'}")
+          f"device {model.device}")
     print(f"a window is {window_s:.2f} s of 30 fps video\n")
     print("| frames | tiles | tokens | encode s/window | decode s/window | encode fps "
           "| decode fps | keeps up with 30 fps live |")
