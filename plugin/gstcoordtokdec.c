@@ -77,7 +77,6 @@ struct _GstCoordTokDec {
   /* the worker thread */
   GstCoordTokWorker worker;
   GstCoordTokCapsInfo cinfo;    /* caps of the records being decoded */
-  gboolean have_cinfo;
   GstVideoInfo out_info;
   gboolean have_out_info;
   GstSegment segment;
@@ -235,7 +234,6 @@ worker_event (GstElement * element, GstEvent * event)
        * before they ran, before the next record instead */
       if (gst_coordtok_parse_token_caps (caps, &self->cinfo, NULL)) {
         self->cinfo.model_id = NULL;
-        self->have_cinfo = TRUE;
         self->have_out_info = FALSE;
         if (!self->worker.flushing)
           negotiate (self);
@@ -610,8 +608,7 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_FLUSH_START:
       return gst_coordtok_worker_flush_start (&self->worker, event);
     case GST_EVENT_FLUSH_STOP:
-      gst_coordtok_worker_set_flushing (&self->worker, TRUE);
-      gst_pad_pause_task (self->srcpad);
+      gst_coordtok_worker_pause (&self->worker);   /* the segment is its */
       gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
       GST_OBJECT_LOCK (self);
       self->earliest_time = GST_CLOCK_TIME_NONE;
@@ -698,17 +695,6 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
     default:
       return gst_pad_query_default (pad, parent, query);
   }
-}
-
-static gboolean
-gst_coordtok_dec_src_activate_mode (GstPad * pad, GstObject * parent,
-    GstPadMode mode, gboolean active)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (parent);
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
-  return active ? gst_coordtok_worker_start (&self->worker) :
-      gst_coordtok_worker_stop (&self->worker);
 }
 
 /* Properties that must fit the model: checked when it is loaded. */
@@ -804,7 +790,6 @@ gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       self->have_caps = FALSE;
-      self->have_cinfo = FALSE;
       self->have_out_info = FALSE;
       self->discont = FALSE;
       self->qos_processed = self->qos_dropped = 0;
@@ -1049,7 +1034,6 @@ gst_coordtok_dec_init (GstCoordTokDec * self)
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_query_function (self->srcpad, gst_coordtok_dec_src_query);
   gst_pad_set_event_function (self->srcpad, gst_coordtok_dec_src_event);
-  gst_pad_set_activatemode_function (self->srcpad, gst_coordtok_dec_src_activate_mode);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
   gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 2,
       decode_record, record_free);

@@ -627,17 +627,6 @@ gst_coordtok_enc_src_event (GstPad * pad, GstObject * parent, GstEvent * event)
 }
 
 static gboolean
-gst_coordtok_enc_src_activate_mode (GstPad * pad, GstObject * parent,
-    GstPadMode mode, gboolean active)
-{
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
-  return active ? gst_coordtok_worker_start (&self->worker) :
-      gst_coordtok_worker_stop (&self->worker);
-}
-
-static gboolean
 start (GstCoordTokEnc * self)
 {
   CtModel *model;
@@ -884,7 +873,6 @@ gst_coordtok_enc_init (GstCoordTokEnc * self)
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_query_function (self->srcpad, gst_coordtok_enc_src_query);
   gst_pad_set_event_function (self->srcpad, gst_coordtok_enc_src_event);
-  gst_pad_set_activatemode_function (self->srcpad, gst_coordtok_enc_src_activate_mode);
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
   gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 1,

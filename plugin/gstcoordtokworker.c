@@ -10,6 +10,16 @@ typedef struct {
   GstEvent *event;         /* else a serialized event */
 } WorkerItem;
 
+static gboolean
+worker_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
+    gboolean active)
+{
+  GstCoordTokWorker *w = GST_PAD_CAST (pad)->activatemodedata;
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  return active ? gst_coordtok_worker_start (w) : gst_coordtok_worker_stop (w);
+}
+
 void
 gst_coordtok_worker_init (GstCoordTokWorker * w, GstElement * element,
     GstPad * srcpad, guint max_data, GstCoordTokWorkFunc work,
@@ -32,6 +42,8 @@ gst_coordtok_worker_init (GstCoordTokWorker * w, GstElement * element,
   w->data_items = 0;
   w->flushing = TRUE;
   w->flow = GST_FLOW_FLUSHING;
+  /* the task runs while the source pad is active */
+  gst_pad_set_activatemode_function_full (srcpad, worker_activate_mode, w, NULL);
 }
 
 static void
@@ -223,11 +235,19 @@ gst_coordtok_worker_flush_start (GstCoordTokWorker * w, GstEvent * event)
   return gst_pad_push_event (w->srcpad, event);
 }
 
+void
+gst_coordtok_worker_pause (GstCoordTokWorker * w)
+{
+  /* the loop pauses itself when it sees the flush (also when no
+   * FLUSH_START came first); wait for that */
+  gst_coordtok_worker_set_flushing (w, TRUE);
+  gst_pad_pause_task (w->srcpad);
+}
+
 gboolean
 gst_coordtok_worker_flush_stop (GstCoordTokWorker * w, GstEvent * event)
 {
-  /* the loop pauses itself when it sees the flush; wait for that */
-  gst_pad_pause_task (w->srcpad);
+  gst_coordtok_worker_pause (w);
   gboolean ok = gst_pad_push_event (w->srcpad, event);
   gst_coordtok_worker_start (w);
   return ok;

@@ -50,11 +50,14 @@ gboolean gst_coordtok_worker_drain (GstCoordTokWorker * w);
 GstFlowReturn gst_coordtok_worker_flow (GstCoordTokWorker * w);
 
 /* Flushing: TRUE drops what is queued and wakes every waiter; FALSE
- * (flush-stop) resets the flow.  start/stop: the task, from the source
- * pad's activate-mode function. */
+ * (flush-stop) resets the flow.  start/stop: the task; init installs the
+ * source pad's activate-mode function that calls them. */
 void gst_coordtok_worker_set_flushing (GstCoordTokWorker * w, gboolean flushing);
 gboolean gst_coordtok_worker_start (GstCoordTokWorker * w);
 gboolean gst_coordtok_worker_stop (GstCoordTokWorker * w);
+/* Stops the task until the next start (flushing), so that the element may
+ * reset what the worker thread owns. */
+void gst_coordtok_worker_pause (GstCoordTokWorker * w);
 /* FLUSH_START / FLUSH_STOP on the sink pad, forwarded downstream. */
 gboolean gst_coordtok_worker_flush_start (GstCoordTokWorker * w, GstEvent * event);
 gboolean gst_coordtok_worker_flush_stop (GstCoordTokWorker * w, GstEvent * event);

@@ -54,8 +54,7 @@ ct_tile_gather_rgb8 (const CtConfig *c, const CtTileGrid *g, int tile,
       const guint8 *row = src + (gsize) MIN (y0 + y, g->height - 1) * stride;
       float *d = dst + (gsize) y * c->W * 3;
       int inside = CLAMP (g->width - x0, 0, c->W);
-      for (int x = 0; x < inside * 3; x++)
-        d[x] = row[x0 * 3 + x] * (2.0f / 255.0f) - 1.0f;
+      ct_rgb8_to_model (row + (gsize) x0 * 3, inside, 1, inside * 3, d);
       for (int x = inside; x < c->W; x++)
         memcpy (d + 3 * x, d + 3 * (inside - 1), 3 * sizeof (float));
     }
