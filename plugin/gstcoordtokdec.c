@@ -14,6 +14,32 @@
  * accumulated).  Frames outside the segment are dropped; frames already
  * late (QoS from downstream) are not decoded, with a QoS message.
  */
+/**
+ * SECTION:element-coordtokdec
+ * @title: coordtokdec
+ * @see_also: coordtokenc, coordtokparse
+ *
+ * Decodes CoordTok token records back into raw RGB video by querying the
+ * (t, x, y) coordinate of every patch: the frames come out with the
+ * source's timestamps, size and pixel aspect ratio, tiles reassembled and
+ * cropped.  The window is decoded on the element's own thread and frames
+ * are pushed as they are decoded.  A range of frames or a box of each
+ * frame can be decoded alone (cheaper previews).  Late frames (QoS) are
+ * skipped with a QoS message; damaged records are skipped with a warning.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 filesrc location=cam.ctok ! coordtokparse ! coordtokdec ! \
+ *     videoconvert ! autovideosink
+ * ]| A token file shown as video.
+ * |[
+ * gst-launch-1.0 filesrc location=cam.ctok ! coordtokparse ! \
+ *     coordtokdec frame-count=8 region-width=128 region-height=128 ! \
+ *     videoconvert ! pngenc ! multifilesink location=preview-%03d.png
+ * ]| The top-left 128x128 of the first 8 frames of every window, as PNGs.
+ *
+ * Since: 0.1
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -944,6 +970,11 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
   gobject_class->finalize = gst_coordtok_dec_finalize;
   element_class->change_state = gst_coordtok_dec_change_state;
 
+  /**
+   * coordtokdec:model:
+   *
+   * The encoder's weight file (the stream's model id is checked); NULL: the default model.
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "CoordTok weight file (safetensors); must be the encoder's model (the "
@@ -951,11 +982,21 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "A file used by several elements is loaded once and shared. "
           "Changeable only in the NULL state",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:device:
+   *
+   * Where the model runs: auto, cpu, cuda.
+   */
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_enum ("device", "Device",
           "Where the model runs. Changeable only in the NULL state",
           GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:slice:
+   *
+   * Patch queries per attention sequence; 0: the trained length.
+   */
   g_object_class_install_property (gobject_class, PROP_SLICE,
       g_param_spec_int ("slice", "Slice",
           "Patch queries decoded together as one attention sequence. 0: the "
@@ -965,6 +1006,11 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "depend slightly on it, as in the official code",
           0, G_MAXINT, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * coordtokdec:frame-offset:
+   *
+   * Preview: decode frames from this index of each window on.
+   */
   g_object_class_install_property (gobject_class, PROP_FRAME_OFFSET,
       g_param_spec_uint ("frame-offset", "Frame offset",
           "Preview: decode only frames from this index of each window (a "
@@ -972,6 +1018,11 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "produce no output",
           0, G_MAXUINT, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * coordtokdec:frame-count:
+   *
+   * Preview: decode at most this many frames of each window; 0: all.
+   */
   g_object_class_install_property (gobject_class, PROP_FRAME_COUNT,
       g_param_spec_uint ("frame-count", "Frame count",
           "Preview: decode at most this many frames of each window, from "
@@ -981,17 +1032,32 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   /* spatial preview: output frames are the region, only its patches are
    * queried */
+  /**
+   * coordtokdec:region-left:
+   *
+   * Preview: first column of the decoded box (frame pixels).
+   */
   g_object_class_install_property (gobject_class, PROP_REGION_LEFT,
       g_param_spec_uint ("region-left", "Region left",
           "Preview: first column (pixels) of the decoded region, a multiple of "
           "the model's decoded patch size (8 for CoordTok-L). Changeable only "
           "in the NULL state",
           0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:region-top:
+   *
+   * Preview: first row of the decoded box (frame pixels).
+   */
   g_object_class_install_property (gobject_class, PROP_REGION_TOP,
       g_param_spec_uint ("region-top", "Region top",
           "Preview: first row (pixels) of the decoded region, a multiple of the "
           "patch size. Changeable only in the NULL state",
           0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:region-width:
+   *
+   * Preview: width of the box; 0: to the right edge.
+   */
   g_object_class_install_property (gobject_class, PROP_REGION_WIDTH,
       g_param_spec_uint ("region-width", "Region width",
           "Preview: width (pixels) of the decoded region, a multiple of the "
@@ -999,13 +1065,28 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "edge. Only the region's patch coordinates are queried, so it is "
           "proportionally cheaper. Changeable only in the NULL state",
           0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:region-height:
+   *
+   * Preview: height of the box; 0: to the bottom edge.
+   */
   g_object_class_install_property (gobject_class, PROP_REGION_HEIGHT,
       g_param_spec_uint ("region-height", "Region height",
           "Preview: height (pixels) of the decoded region, a multiple of the "
           "patch size; the output frames have this height. 0: to the bottom "
           "edge. Changeable only in the NULL state",
           0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokdec:threads:
+   *
+   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
+   */
   gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
+  /**
+   * coordtokdec:model-id:
+   *
+   * Identifier of the loaded model.
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id",
           "Identifier of the loaded model (ct_model_id); NULL until READY",

@@ -15,6 +15,31 @@
  * downstream stop here: a frame dropped upstream would be a frame missing
  * from the tokens, and a late window cannot be made on time by dropping.
  */
+/**
+ * SECTION:element-coordtokenc
+ * @title: coordtokenc
+ * @see_also: coordtokdec, coordtokparse
+ *
+ * Encodes raw RGB video into CoordTok tokens: every window of the model's
+ * T frames (128 for CoordTok-L and the default model) becomes one
+ * self-describing token record (`video/x-coordtok`, docs/token-format.md),
+ * three small feature planes per model-size tile.  Frames of any size are
+ * taken: larger frames are cut into a grid of tiles, encoded as one batch.
+ * The network runs on the element's own thread, so the upstream thread is
+ * never held up; at most two windows are in memory.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! coordtokenc ! filesink location=cam.ctok
+ * ]| A camera at its own size (640x480: 5 x 4 tiles) into a token file.
+ * |[
+ * gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert ! videoscale ! \
+ *     video/x-raw,width=128,height=128 ! coordtokenc dtype=f16 ! \
+ *     coordtokdec ! videoconvert ! autovideosink
+ * ]| A clip scaled to one tile, tokenized in half precision and shown decoded.
+ *
+ * Since: 0.1
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -815,6 +840,11 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
   gobject_class->finalize = gst_coordtok_enc_finalize;
   element_class->change_state = gst_coordtok_enc_change_state;
 
+  /**
+   * coordtokenc:model:
+   *
+   * The weight file (safetensors); NULL or empty: the default model.
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "CoordTok weight file (safetensors). NULL or empty: the default model "
@@ -823,11 +853,21 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
           "A file used by several elements is loaded once and shared. "
           "Changeable only in the NULL state",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:device:
+   *
+   * Where the model runs: auto (CUDA when usable, else the CPU), cpu, cuda.
+   */
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_enum ("device", "Device",
           "Where the model runs. Changeable only in the NULL state",
           GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:dtype:
+   *
+   * Element type of the stored planes: f32, f16 or bf16.
+   */
   g_object_class_install_property (gobject_class, PROP_DTYPE,
       g_param_spec_enum ("dtype", "Token element type",
           "Element type of the token planes in the output buffers (the engine "
@@ -835,13 +875,28 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
           "NULL state",
           GST_TYPE_COORDTOK_DTYPE, DEFAULT_DTYPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:threads:
+   *
+   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
+   */
   gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
+  /**
+   * coordtokenc:model-id:
+   *
+   * Identifier of the loaded model, written into caps and records.
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id",
           "Identifier of the loaded model (ct_model_id: first 16 hex digits of "
           "the SHA-256 of the weight file), written into caps and token headers; "
           "NULL until the element is READY",
           NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:window:
+   *
+   * Frames per token window (the model's T).
+   */
   g_object_class_install_property (gobject_class, PROP_WINDOW,
       g_param_spec_int ("window", "Window",
           "Frames per token window (the model's T); 0 until the element is READY",

@@ -10,6 +10,25 @@
  * Caps are set from the first header and whenever the stream parameters
  * change; buffer timestamps come from the header.
  */
+/**
+ * SECTION:element-coordtokparse
+ * @title: coordtokparse
+ * @see_also: coordtokenc, coordtokdec
+ *
+ * Splits a stream of CoordTok token records (a file written by
+ * `coordtokenc ! filesink`) into one buffer per record, with caps and
+ * timestamps from the record headers.  Sizes are trusted only after the
+ * header's CRC matches; damaged stretches are skipped with one warning each
+ * and the parser resyncs on the next record.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=cam.ctok ! coordtokparse ! coordtokdec ! \
+ *     videoconvert ! autovideosink
+ * ]| Stored tokens decoded exactly as the live stream was.
+ *
+ * Since: 0.1
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
