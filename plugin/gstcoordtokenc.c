@@ -468,6 +468,16 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
   }
   self->info = info;
   self->have_info = TRUE;
+  /* Both windows now: allocated at a window's end instead, while the
+   * encoder starts and faults in its workspace, the allocation waited
+   * behind those page faults and held the source's thread (80 ms at
+   * 640x480). A failure is reported at the first frame. */
+  if (!self->cur) {
+    self->cur = window_new (self);
+    Window *second = window_new (self);
+    if (second)
+      window_recycle (second);
+  }
   GST_INFO_OBJECT (self, "%dx%d frames: %u x %u tiles of %dx%d (%u tokens per window)",
       probe.width, probe.height, h.tiles_x, h.tiles_y, c->W, c->H,
       ct_tokens_n_tiles (&h) * (c->rxy * c->rxy + 2 * c->rt * c->rxy));

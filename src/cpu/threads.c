@@ -4,6 +4,12 @@
 
 #include <omp.h>
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #define EMA_WEIGHT 0.3          /* of the newest call */
 #define BETTER 0.95             /* a probe must be 5% faster to win */
 #define PROBE_EVERY 16          /* calls between probes (the 2nd call is one) */
@@ -24,10 +30,37 @@ ct_thread_policy_current (const CtThreadPolicy *p)
   return p->probing ? p->probing : p->current;
 }
 
+/* Adaptive calls come from live pipelines, where a capture or display
+ * thread must get a core the moment it wakes: the calling thread's OpenMP
+ * helpers (not the caller itself, whose priority belongs to whoever owns
+ * it) run at a lower priority (Linux: nice + 5 per thread).  Once per
+ * helper: teams are per calling thread, so is the count done. */
+static void
+lower_helpers (int n)
+{
+#ifdef __linux__
+  static GPrivate done;
+  int have = GPOINTER_TO_INT (g_private_get (&done));
+  if (n <= have)
+    return;
+  #pragma omp parallel num_threads (n)
+  {
+    if (omp_get_thread_num () >= MAX (have, 1)) {
+      pid_t tid = (pid_t) syscall (SYS_gettid);
+      setpriority (PRIO_PROCESS, tid, MIN (getpriority (PRIO_PROCESS, tid) + 5, 19));
+    }
+  }
+  g_private_set (&done, GINT_TO_POINTER (n));
+#endif
+}
+
 gint64
 ct_thread_policy_begin (CtThreadPolicy *p)
 {
-  omp_set_num_threads (ct_thread_policy_next (p));
+  int n = ct_thread_policy_next (p);
+  if (!p->fixed)
+    lower_helpers (n);
+  omp_set_num_threads (n);
   return g_get_monotonic_time ();
 }
 

@@ -13,7 +13,9 @@
  * call); the second call and every 16th after it run with one thread fewer
  * or one more (alternating), and the policy moves there when that call was
  * 5% faster than the current count's average.  In a quiet machine this
- * costs one call in 16 at one thread fewer.
+ * costs one call in 16 at one thread fewer.  Adaptive calls also run the
+ * caller's OpenMP helper threads at a lower priority (threads.c), so that
+ * the threads of a live pipeline around the engine are not starved.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #ifndef CT_CPU_THREADS_H
 #define CT_CPU_THREADS_H

@@ -14,6 +14,7 @@
 
 typedef struct {
   gint64 last_us, max_gap_us;
+  guint max_gap_at;             /* frame that came after the longest gap */
   guint frames;                 /* left the source */
   guint tokenized;              /* frames in the token records' tables */
   guint decoded;
@@ -25,8 +26,10 @@ source_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
   LiveStats *st = user_data;
   gint64 now = g_get_monotonic_time ();
-  if (st->frames > 0)
-    st->max_gap_us = MAX (st->max_gap_us, now - st->last_us);
+  if (st->frames > 0 && now - st->last_us > st->max_gap_us) {
+    st->max_gap_us = now - st->last_us;
+    st->max_gap_at = st->frames;
+  }
   st->last_us = now;
   st->frames++;
   return GST_PAD_PROBE_OK;
@@ -103,8 +106,9 @@ run_live (const char *launch, gboolean decode)
   gst_element_set_state (pipe, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (pipe);
-  g_print ("%s\n  %u frames, %u tokenized, %u decoded, %u shown, longest gap %.1f ms\n",
-      launch, st.frames, st.tokenized, st.decoded, st.shown, st.max_gap_us / 1000.0);
+  g_print ("%s\n  %u frames, %u tokenized, %u decoded, %u shown, longest gap %.1f ms "
+      "(before frame %u)\n", launch, st.frames, st.tokenized, st.decoded, st.shown,
+      st.max_gap_us / 1000.0, st.max_gap_at);
   return st;
 }
 
