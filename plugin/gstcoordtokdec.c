@@ -99,6 +99,7 @@ struct _GstCoordTokDec {
   gboolean have_caps;
   GstCoordTokCapsInfo sink_info; /* caps of the records arriving */
   gboolean discont;             /* a window was skipped: mark the next frame */
+  gchar *refusal;               /* why the stream's model is not ours, or NULL */
 
   /* the worker thread */
   GstCoordTokWorker worker;
@@ -209,22 +210,21 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
     g_clear_error (&err);
     return FALSE;
   }
+  /* another model's stream: refused at its first buffer (self->refusal,
+   * see the sink event handler) */
   if (g_strcmp0 (ci->model_id, ct_model_id (self->model)) != 0) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
-        ("Token stream was encoded with model %s, but coordtokdec has model %s "
-            "(%s): set coordtokdec's model property to the encoder's weight file",
-            ci->model_id, ct_model_id (self->model),
-            ct_model_path (self->model) ? ct_model_path (self->model) : "?"),
-        (NULL));
+    self->refusal = g_strdup_printf ("Token stream was encoded with model %s, "
+        "but coordtokdec has model %s (%s): set coordtokdec's model property to "
+        "the encoder's weight file", ci->model_id, ct_model_id (self->model),
+        ct_model_path (self->model) ? ct_model_path (self->model) : "?");
     return FALSE;
   }
   if (ci->T != c->T || ci->tile_width != c->W || ci->tile_height != c->H ||
       ci->rxy != c->rxy || ci->rt != c->rt || ci->channels != c->channels) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
-        ("Token caps (T=%d tiles %dx%d planes %d/%d/%d) do not match model %s "
-            "(T=%d %dx%d planes %d/%d/%d)", ci->T, ci->tile_width, ci->tile_height,
-            ci->rxy, ci->rt, ci->channels, ct_model_id (self->model), c->T, c->W,
-            c->H, c->rxy, c->rt, c->channels), (NULL));
+    self->refusal = g_strdup_printf ("Token caps (T=%d tiles %dx%d planes "
+        "%d/%d/%d) do not match model %s (T=%d %dx%d planes %d/%d/%d)", ci->T,
+        ci->tile_width, ci->tile_height, ci->rxy, ci->rt, ci->channels,
+        ct_model_id (self->model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
     return FALSE;
   }
   GST_OBJECT_LOCK (self);
@@ -514,6 +514,11 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstFlowReturn ret;
   Record *r;
 
+  if (self->refusal) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", self->refusal), (NULL));
+    gst_buffer_unref (buf);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
   if (!self->have_caps) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first token buffer"),
         (NULL));
@@ -622,9 +627,15 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       GstCaps *caps;
       GstCoordTokCapsInfo ci;
       gst_event_parse_caps (event, &caps);
+      g_clear_pointer (&self->refusal, g_free);
+      self->have_caps = FALSE;
       if (!check_caps (self, caps, &ci)) {
         gst_event_unref (event);
-        return FALSE;
+        /* Another model's stream is accepted here and refused, with its
+         * reason, at the first buffer: decodebin hides the errors of an
+         * element it is still plugging and would report "missing plug-in"
+         * instead (it sends the caps while plugging). */
+        return self->refusal != NULL;
       }
       self->sink_info = ci;
       self->have_caps = TRUE;
@@ -818,6 +829,7 @@ gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
       self->have_caps = FALSE;
       self->have_out_info = FALSE;
       self->discont = FALSE;
+      g_clear_pointer (&self->refusal, g_free);
       self->qos_processed = self->qos_dropped = 0;
       self->earliest_time = GST_CLOCK_TIME_NONE;
       self->reported = GST_CLOCK_TIME_NONE;
@@ -955,6 +967,7 @@ gst_coordtok_dec_finalize (GObject * object)
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
   stop (self);
   gst_coordtok_worker_clear (&self->worker);
+  g_free (self->refusal);
   g_free (self->model_path);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }

@@ -847,13 +847,14 @@ GST_START_TEST (test_dec_model_mismatch_caps)
   GstBus *bus;
   gchar *launch = g_strdup_printf ("coordtokdec model=%s", small ());
 
-  /* the small model is another model: the stream is refused at caps time */
+  /* the small model is another model: the stream is refused at its first
+   * buffer (not at caps time: decodebin would hide the reason) */
   h = gst_harness_new_parse (launch);
   g_free (launch);
   bus = attach_bus (h);
   gst_harness_set_src_caps (h, gst_caps_ref (caps));
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (b)), GST_FLOW_NOT_NEGOTIATED);
   expect_error (bus, "was encoded with model");
-  fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_NOT_NEGOTIATED);
   detach_bus (h, bus);
   gst_harness_teardown (h);
 
@@ -863,6 +864,7 @@ GST_START_TEST (test_dec_model_mismatch_caps)
   h = harness ("coordtokdec model=%s");
   bus = attach_bus (h);
   gst_harness_set_src_caps (h, caps);
+  fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_NOT_NEGOTIATED);
   expect_error (bus, "0000000000000000");
   detach_bus (h, bus);
   gst_harness_teardown (h);

@@ -382,6 +382,43 @@ push_raw (GstElement * src, guint from, guint n)
   }
 }
 
+/* decodebin on a token file of another model: the first error says so
+ * (not "missing a plug-in") */
+GST_START_TEST (test_decodebin_other_model)
+{
+  gchar *tmp = g_build_filename (g_get_tmp_dir (), "coordtok-other-XXXXXX.ctok", NULL);
+  close (g_mkstemp (tmp));
+  gchar *launch = g_strdup_printf ("videotestsrc num-buffers=20 ! "
+      "video/x-raw,format=RGB,width=32,height=32 ! coordtokenc model=%s ! "
+      "filesink location=%s", g_getenv ("CT_TEST_TINY"), tmp);
+  GstElement *pipe = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  run (pipe);
+  gst_object_unref (pipe);
+
+  /* coordtokdec in decodebin loads the default model */
+  launch = g_strdup_printf ("filesrc location=%s ! decodebin ! fakesink", tmp);
+  pipe = gst_parse_launch (launch, NULL);
+  g_free (launch);
+  GstBus *bus = gst_element_get_bus (pipe);
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+      GST_MESSAGE_ERROR | GST_MESSAGE_EOS);
+  fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "no error");
+  GError *err;
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "was encoded with model") != NULL,
+      "first error: %s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipe);
+  g_unlink (tmp);
+  g_free (tmp);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycle_mid_window)
 {
   gchar *launch = g_strdup_printf ("appsrc name=src format=time "
@@ -422,6 +459,7 @@ coordtok_pipeline_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 900);
   tcase_add_test (tc, test_native_size);
+  tcase_add_test (tc, test_decodebin_other_model);
   tcase_add_test (tc, test_cockatoo_small);
   tcase_add_test (tc, test_vtest_tiny);
   tcase_add_test (tc, test_cockatoo_default);
