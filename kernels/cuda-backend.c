@@ -40,10 +40,13 @@ ct_cu_check_blas (cublasStatus_t s, const char *what, GError **error)
 
 /* ---- device choice ----------------------------------------------------- */
 
-/* COORDTOK_CUDA_DEVICE=N picks the device (default 0). */
+/* The session's device index when it names one (>= 0), else
+ * COORDTOK_CUDA_DEVICE=N, else 0; -1 when the variable is not a number. */
 static int
-chosen_device (void)
+chosen_device (int device_index)
 {
+  if (device_index >= 0)
+    return device_index;
   const char *s = g_getenv ("COORDTOK_CUDA_DEVICE");
   if (!s || !*s)
     return 0;
@@ -53,7 +56,7 @@ chosen_device (void)
 }
 
 static gboolean
-cuda_probe (GError **error)
+cuda_probe (int device_index, GError **error)
 {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount (&n);
@@ -66,10 +69,15 @@ cuda_probe (GError **error)
     g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "cudaGetDeviceCount: 0 devices");
     return FALSE;
   }
-  int dev = chosen_device ();
-  if (dev < 0 || dev >= n) {
+  int dev = chosen_device (device_index);
+  if (dev < 0) {
     g_set_error (error, CT_ERROR, CT_ERROR_DEVICE,
-        "COORDTOK_CUDA_DEVICE=%s: not one of the %d devices", g_getenv ("COORDTOK_CUDA_DEVICE"), n);
+        "COORDTOK_CUDA_DEVICE=%s is not a device number", g_getenv ("COORDTOK_CUDA_DEVICE"));
+    return FALSE;
+  }
+  if (dev >= n) {
+    g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "cuda:%d: this machine has %d CUDA "
+        "device%s (0 to %d)", dev, n, n == 1 ? "" : "s", n - 1);
     return FALSE;
   }
   void *p = NULL;
@@ -275,7 +283,8 @@ cuda_destroy (void *vctx)
 }
 
 static void *
-cuda_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
+cuda_create (CtModel *m, const CtWeights *w, CtPrecision precision,
+    int device_index, GError **error)
 {
   const CtConfig *c = ct_model_config (m);
   if (precision != CT_PRECISION_FP32 && precision != CT_PRECISION_TF32 &&
@@ -289,7 +298,7 @@ cuda_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **err
         "cuda: head dims up to 128 are supported (encoder %d, decoder %d)", ehd, dhd);
     return NULL;
   }
-  int dev = chosen_device ();
+  int dev = chosen_device (device_index);
   if (dev < 0) {
     g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "COORDTOK_CUDA_DEVICE is not a device number");
     return NULL;

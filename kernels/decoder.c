@@ -34,9 +34,9 @@ decode (CtCuContext *ctx, const float *z, const float *coords, int n,
   CT_CU_TRY (cudaMemcpyAsync (ctx->dz, ctx->host_z, zbytes, cudaMemcpyHostToDevice, st));
 
   /* 1.-2. plane samples, patch embedding + positional embedding */
-  CtCuPlaneDims dims = { c->rxy, c->rt, c->channels, ct_config_nt (c),
+  CtPlaneGeometry geom = { c->rxy, c->rt, c->channels, ct_config_nt (c),
       ct_config_nx (c), ct_config_ny (c) };
-  CT_CU_TRY (ct_cu_sample_triplane (ctx->dz, ctx->coords, n, dims, ctx->emb,
+  CT_CU_TRY (ct_cu_sample_triplane (ctx->dz, ctx->coords, n, &geom, ctx->emb,
       ctx->pos_row, st));
   CT_CU_TRY (ct_cu_query_embed (ctx->emb, ctx->pos_row, w->dec_patch_wt, w->dec_patch_b,
       w->dec_pos_embed, n, C3, D, ctx->x, st));

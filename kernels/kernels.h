@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "geometry.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,16 +56,13 @@ cudaError_t ct_cu_key_bias (float *bias, int Nv, int per_slab, int real_slabs,
 
 /* ---- sampling.cu ----------------------------------------------------- */
 
-typedef struct {
-  int rxy, rt, C;     /* plane resolutions and channels */
-  int nt, nx, ny;     /* decoded patches per axis (pos_embed grid) */
-} CtCuPlaneDims;
+/* the plane and patch-grid shapes are src/geometry.h's CtPlaneGeometry */
 
 /* emb (n, 3C): bilinear samples of z = xy | yt | xt at coords (n, 3) =
- * (ct, cx, cy) in float32 exactly as sampling.c; pos_row (n): row of
+ * (ct, cx, cy), src/geometry.h's arithmetic; pos_row (n): row of
  * pos_embed (NT, NX, NY) for each coordinate (float32 product, truncated). */
 cudaError_t ct_cu_sample_triplane (const float *z, const float *coords, int n,
-    CtCuPlaneDims d, float *emb, int *pos_row, cudaStream_t stream);
+    const CtPlaneGeometry *g, float *emb, int *pos_row, cudaStream_t stream);
 /* x (n, D) = emb (n, K) wt (K, D) + b (D) + pos[pos_row[i]] (rows of D):
  * the decoder's patch embedding (K = 3C is tiny) fused with the
  * positional-embedding gather; float32.  b may be NULL. */

@@ -1,22 +1,20 @@
 /* patch.cu - the encoder's patch gather (Conv3d as a GEMM, spec 4.1) and
- * the projector unpatchify (spec 4.8).
+ * the projector unpatchify (spec 4.8); the index arithmetic is
+ * src/geometry.h's, the same source as the CPU backend's.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cuda-util.cuh"
 
 template <typename OutT>
 __global__ void
-gather_kernel (const float *video, int H, int W, int et, int ep, int nb, int nc,
-    size_t row0, size_t n, OutT *patches)
+gather_kernel (const float *video, CtPatchGeometry g, size_t row0, size_t n,
+    OutT *patches)
 {
-  int in = 3 * et * ep * ep;
+  int in = ct_geom_patch_values (&g);
   for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n;
        i += (size_t) gridDim.x * blockDim.x) {
     size_t row = row0 + i / in;
     int k = (int) (i % in);
-    int dy = k % ep, dx = (k / ep) % ep, dt = (k / (ep * ep)) % et, ch = k / (ep * ep * et);
-    int cc = (int) (row % nc), b = (int) ((row / nc) % nb), a = (int) (row / ((size_t) nb * nc));
-    size_t src = (((size_t) (a * et + dt) * H + b * ep + dx) * W + cc * ep + dy) * 3 + ch;
-    ct_store (patches + row * in + k, video[src]);
+    ct_store (patches + row * in + k, video[ct_geom_patch_value_index (&g, row, k)]);
   }
 }
 
@@ -24,18 +22,17 @@ extern "C" cudaError_t
 ct_cu_gather_video_patches (const float *video, int T, int H, int W, int et,
     int ep, int a0, int a1, void *patches, int out_bf16, cudaStream_t stream)
 {
-  if (et <= 0 || ep <= 0 || T % et || H % ep || W % ep || a0 < 0 || a1 > T / et ||
-      a0 >= a1 || !video || !patches)
+  CtPatchGeometry g = { T, H, W, et, ep };
+  if (!ct_geom_patches_valid (&g, a0, a1) || !video || !patches)
     return cudaErrorInvalidValue;
-  int nb = H / ep, nc = W / ep, in = 3 * et * ep * ep;
-  size_t row0 = (size_t) a0 * nb * nc;
-  size_t n = (size_t) (a1 - a0) * nb * nc * in;
+  size_t row0 = (size_t) a0 * (H / ep) * (W / ep);
+  size_t n = (size_t) (a1 - a0) * (H / ep) * (W / ep) * ct_geom_patch_values (&g);
   if (out_bf16)
-    gather_kernel<<<ct_blocks (n, 256), 256, 0, stream>>> (video, H, W, et, ep,
-        nb, nc, row0, n, (__nv_bfloat16 *) patches);
+    gather_kernel<<<ct_blocks (n, 256), 256, 0, stream>>> (video, g, row0, n,
+        (__nv_bfloat16 *) patches);
   else
-    gather_kernel<<<ct_blocks (n, 256), 256, 0, stream>>> (video, H, W, et, ep,
-        nb, nc, row0, n, (float *) patches);
+    gather_kernel<<<ct_blocks (n, 256), 256, 0, stream>>> (video, g, row0, n,
+        (float *) patches);
   return cudaGetLastError ();
 }
 
@@ -48,8 +45,7 @@ unpatchify_kernel (const float *tok, int gc, int P1, int P2, int C, int cols,
     int c = (int) (i % C);
     int y = (int) ((i / C) % cols);
     int x = (int) (i / ((size_t) C * cols));
-    int gi = x / P1, pi = x % P1, hi = y / P2, pj = y % P2;
-    plane[i] = tok[((size_t) (gi * gc + hi) * P1 * P2 + pi * P2 + pj) * C + c];
+    plane[i] = tok[ct_geom_unpatchify_src (gc, P1, P2, C, x, y) + c];
   }
 }
 

@@ -43,7 +43,8 @@ gst_coordtok_dtype_get_type (void)
 
 gboolean
 gst_coordtok_open (GstElement * element, const char *path,
-    GstCoordTokDevice device, CtModel ** model, CtSession ** session)
+    GstCoordTokDevice device, gint cuda_device_id, CtModel ** model,
+    CtSession ** session)
 {
   GError *err = NULL;
   CtModel *m = (path && *path) ? ct_model_load (path, &err) : ct_model_load_default (&err);
@@ -54,13 +55,17 @@ gst_coordtok_open (GstElement * element, const char *path,
     g_clear_error (&err);
     return FALSE;
   }
-  CtSession *s = ct_session_new (m, (CtDevice) device, CT_PRECISION_FP32, &err);
+  CtSession *s = ct_session_new_full (m, (CtDevice) device, cuda_device_id,
+      CT_PRECISION_FP32, &err);
   if (!s) {
     GEnumValue *v = g_enum_get_value (g_type_class_peek (GST_TYPE_COORDTOK_DEVICE), device);
+    gchar *which = cuda_device_id >= 0 ? g_strdup_printf (" (cuda-device-id %d)",
+        cuda_device_id) : g_strdup ("");
     GST_ELEMENT_ERROR (element, RESOURCE, FAILED,
-        ("Could not run CoordTok on device '%s': %s", v ? v->value_nick : "?",
-            err->message),
+        ("Could not run CoordTok on device '%s'%s: %s", v ? v->value_nick : "?",
+            which, err->message),
         ("the model loaded; device=cpu (or auto, which falls back to the CPU) runs it without a GPU"));
+    g_free (which);
     g_clear_error (&err);
     ct_model_unref (m);
     return FALSE;
@@ -68,6 +73,19 @@ gst_coordtok_open (GstElement * element, const char *path,
   *model = m;
   *session = s;
   return TRUE;
+}
+
+void
+gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id)
+{
+  g_object_class_install_property (klass, prop_id,
+      g_param_spec_int ("cuda-device-id", "CUDA device id",
+          "CUDA device to run on (device=cuda or auto), numbered as "
+          "cudaSetDevice counts them (after CUDA_VISIBLE_DEVICES). -1: "
+          "$COORDTOK_CUDA_DEVICE, else device 0. With device=auto a missing "
+          "device falls back to the CPU. Changeable only in the NULL state",
+          -1, 1023, GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 }
 
 void

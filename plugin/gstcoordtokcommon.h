@@ -36,10 +36,11 @@ GType gst_coordtok_device_get_type (void);
 GType gst_coordtok_dtype_get_type (void);
 
 /* Loads `path` (NULL/"": the default model) and starts a session on
- * `device`; on failure posts the element error itself, naming what failed:
+ * `device` (CUDA device `cuda_device_id`, -1: the default); on failure posts the element error itself, naming what failed:
  * the model file, or the device (a missing GPU is not the model's fault). */
 gboolean gst_coordtok_open (GstElement * element, const char *path,
-    GstCoordTokDevice device, CtModel ** model, CtSession ** session);
+    GstCoordTokDevice device, gint cuda_device_id, CtModel ** model,
+    CtSession ** session);
 
 /* Caps of a token stream, from a header of it: everything a consumer needs
  * to interpret a buffer (framerate 0/1: variable). */
@@ -55,6 +56,10 @@ typedef struct {
 } GstCoordTokCapsInfo;
 gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
     GstCoordTokCapsInfo *info, GError **error);
+
+/* The `cuda-device-id` property both elements share (-1 = the default). */
+#define GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID (-1)
+void gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id);
 
 /* The `threads` property both elements share (0 = automatic). */
 void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id);

@@ -55,6 +55,7 @@ enum {
   PROP_0,
   PROP_MODEL,
   PROP_DEVICE,
+  PROP_CUDA_DEVICE_ID,
   PROP_SLICE,
   PROP_FRAME_OFFSET,
   PROP_FRAME_COUNT,
@@ -85,6 +86,7 @@ struct _GstCoordTokDec {
   /* properties (object lock) */
   gchar *model_path;
   GstCoordTokDevice device;
+  gint cuda_device_id;
   guint threads;
   gint slice;
   guint frame_offset, frame_count;
@@ -764,13 +766,16 @@ start (GstCoordTokDec * self)
   CtSession *session;
   gchar *path;
   GstCoordTokDevice device;
+  gint cuda_device_id;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
   device = self->device;
+  cuda_device_id = self->cuda_device_id;
   GST_OBJECT_UNLOCK (self);
 
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, &model, &session)) {
+  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
+          &model, &session)) {
     g_free (path);
     return FALSE;
   }
@@ -865,6 +870,7 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
 
   GST_OBJECT_LOCK (self);
   if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
+          prop_id == PROP_CUDA_DEVICE_ID ||
           prop_id == PROP_REGION_LEFT || prop_id == PROP_REGION_TOP ||
           prop_id == PROP_REGION_WIDTH || prop_id == PROP_REGION_HEIGHT)) {
     GST_OBJECT_UNLOCK (self);
@@ -882,6 +888,9 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
       break;
     case PROP_DEVICE:
       self->device = g_value_get_enum (value);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      self->cuda_device_id = g_value_get_int (value);
       break;
     case PROP_SLICE:
       self->slice = g_value_get_int (value);
@@ -927,6 +936,9 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_DEVICE:
       g_value_set_enum (value, self->device);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      g_value_set_int (value, self->cuda_device_id);
       break;
     case PROP_SLICE:
       /* 0 reads back as the model's default once it is loaded */
@@ -1096,6 +1108,13 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
    */
   gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
   /**
+   * coordtokdec:cuda-device-id:
+   *
+   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
+   * default ($COORDTOK_CUDA_DEVICE, else 0).
+   */
+  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
+  /**
    * coordtokdec:model-id:
    *
    * Identifier of the loaded model.
@@ -1134,5 +1153,6 @@ gst_coordtok_dec_init (GstCoordTokDec * self)
   self->worker.event_func = worker_event;
 
   self->device = DEFAULT_DEVICE;
+  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }

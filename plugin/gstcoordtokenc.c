@@ -55,6 +55,7 @@ enum {
   PROP_0,
   PROP_MODEL,
   PROP_DEVICE,
+  PROP_CUDA_DEVICE_ID,
   PROP_DTYPE,
   PROP_MODEL_ID,
   PROP_THREADS,
@@ -83,6 +84,7 @@ struct _GstCoordTokEnc {
   /* properties (object lock) */
   gchar *model_path;
   GstCoordTokDevice device;
+  gint cuda_device_id;
   guint threads;
   GstCoordTokDType dtype;
 
@@ -668,13 +670,16 @@ start (GstCoordTokEnc * self)
   CtSession *session;
   gchar *path;
   GstCoordTokDevice device;
+  gint cuda_device_id;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
   device = self->device;
+  cuda_device_id = self->cuda_device_id;
   GST_OBJECT_UNLOCK (self);
 
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, &model, &session)) {
+  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
+          &model, &session)) {
     g_free (path);
     return FALSE;
   }
@@ -768,6 +773,7 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
 
   GST_OBJECT_LOCK (self);
   if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
+          prop_id == PROP_CUDA_DEVICE_ID ||
           prop_id == PROP_DTYPE)) {
     GST_OBJECT_UNLOCK (self);
     GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
@@ -784,6 +790,9 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
       break;
     case PROP_DEVICE:
       self->device = g_value_get_enum (value);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      self->cuda_device_id = g_value_get_int (value);
       break;
     case PROP_DTYPE:
       self->dtype = g_value_get_enum (value);
@@ -811,6 +820,9 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_DEVICE:
       g_value_set_enum (value, self->device);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      g_value_set_int (value, self->cuda_device_id);
       break;
     case PROP_DTYPE:
       g_value_set_enum (value, self->dtype);
@@ -892,6 +904,13 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
    */
   gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
   /**
+   * coordtokenc:cuda-device-id:
+   *
+   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
+   * default ($COORDTOK_CUDA_DEVICE, else 0).
+   */
+  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
+  /**
    * coordtokenc:model-id:
    *
    * Identifier of the loaded model, written into caps and records.
@@ -944,6 +963,7 @@ gst_coordtok_enc_init (GstCoordTokEnc * self)
       encode_window, window_recycle);
 
   self->device = DEFAULT_DEVICE;
+  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
   self->dtype = DEFAULT_DTYPE;
   g_queue_init (&self->pending);
 }

@@ -61,9 +61,14 @@ load_cuda_backend (GError **error)
 }
 
 gboolean
-ct_backend_create (CtModel *m, CtDevice device, CtPrecision precision,
-    const CtBackendOps **ops_out, void **ctx_out, GError **error)
+ct_backend_create (CtModel *m, CtDevice device, int device_index,
+    CtPrecision precision, const CtBackendOps **ops_out, void **ctx_out, GError **error)
 {
+  if (device_index < -1) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "device index %d: use -1 (the default device) or a device number", device_index);
+    return FALSE;
+  }
   if (device != CT_DEVICE_AUTO && device != CT_DEVICE_CPU && device != CT_DEVICE_CUDA) {
     g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT, "unknown device %d", device);
     return FALSE;
@@ -73,8 +78,8 @@ ct_backend_create (CtModel *m, CtDevice device, CtPrecision precision,
     const CtBackendOps *ops = load_cuda_backend (&cuda_err);
     gboolean refused = FALSE;
     void *ctx = NULL;
-    if (ops && ops->probe (&cuda_err)) {
-      ctx = ops->create (m, ct_model_weights (m), precision, &cuda_err);
+    if (ops && ops->probe (device_index, &cuda_err)) {
+      ctx = ops->create (m, ct_model_weights (m), precision, device_index, &cuda_err);
       refused = ctx == NULL;
     }
     if (ctx) {
@@ -96,7 +101,7 @@ ct_backend_create (CtModel *m, CtDevice device, CtPrecision precision,
     /* reduced precisions are GPU settings; the CPU computes in fp32 */
     precision = CT_PRECISION_FP32;
   }
-  void *ctx = ct_cpu_backend_ops.create (m, ct_model_weights (m), precision, error);
+  void *ctx = ct_cpu_backend_ops.create (m, ct_model_weights (m), precision, -1, error);
   if (!ctx)
     return FALSE;
   *ops_out = &ct_cpu_backend_ops;

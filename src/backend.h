@@ -18,18 +18,19 @@
 G_BEGIN_DECLS
 
 /* Bump on every change of CtBackendOps or of what its functions mean. */
-#define CT_BACKEND_ABI_VERSION 3
+#define CT_BACKEND_ABI_VERSION 4
 
 typedef struct {
   guint32 abi_version;   /* CT_BACKEND_ABI_VERSION the backend was built with */
   const char *name;
-  /* Returns FALSE (with error) when no usable device exists. */
-  gboolean (*probe) (GError **error);
+  /* Returns FALSE (with error) when device device_index (-1: the
+   * backend's default) is not there or not usable. */
+  gboolean (*probe) (int device_index, GError **error);
   /* w: the model's weights (ct_model_weights is internal to libcoordtok,
    * which a module cannot call).  Refusals (model too large, head size,
    * out of memory) return NULL with the reason. */
   void *(*create) (CtModel *m, const CtWeights *w, CtPrecision precision,
-      GError **error);
+      int device_index, GError **error);
   void (*destroy) (void *ctx);
   gboolean (*encode) (void *ctx, const float *video, int n_frames, float *z,
       CtEncodeTrace *trace, GError **error);
@@ -59,9 +60,10 @@ extern const CtBackendOps ct_cpu_backend_ops;
  * process), probes it and creates a context for the model.  CT_DEVICE_AUTO
  * tries CUDA and falls back to the CPU, logging why, when the module is
  * missing or refused, has no device, or refuses the model; the CPU then
- * computes in fp32.  CT_DEVICE_CUDA reports those as errors. */
-gboolean ct_backend_create (CtModel *m, CtDevice device, CtPrecision precision,
-    const CtBackendOps **ops, void **ctx, GError **error);
+ * computes in fp32.  CT_DEVICE_CUDA reports those as errors.  device_index
+ * picks the GPU (-1: the backend's default); the CPU ignores it. */
+gboolean ct_backend_create (CtModel *m, CtDevice device, int device_index,
+    CtPrecision precision, const CtBackendOps **ops, void **ctx, GError **error);
 
 G_END_DECLS
 

@@ -6,6 +6,7 @@
 #define CT_CONFIG_PRIVATE_H
 
 #include "coordtok.h"
+#include "geometry.h"
 
 G_BEGIN_DECLS
 
@@ -29,6 +30,10 @@ gboolean ct_config_from_metadata (CtConfig *c, GHashTable *metadata,
 /* Calls set(user, key, value) for every coordtok.* key. */
 void ct_config_to_metadata (const CtConfig *c,
     void (*set) (void *user, const char *key, const char *value), void *user);
+
+/* The shapes src/geometry.h computes with, from a configuration. */
+CtPlaneGeometry ct_config_plane_geometry (const CtConfig *c);
+CtPatchGeometry ct_config_patch_geometry (const CtConfig *c);
 
 G_END_DECLS
 

@@ -38,9 +38,19 @@ int ct_config_patch_values (const CtConfig *c)
 
 gsize ct_config_plane_floats (const CtConfig *c, int plane)
 {
-  if (plane == 0)
-    return (gsize) c->rxy * c->rxy * c->channels;
-  return (gsize) c->rt * c->rxy * c->channels;
+  CtPlaneGeometry g = ct_config_plane_geometry (c);
+  return ct_geom_plane_floats (&g, plane);
+}
+
+CtPlaneGeometry ct_config_plane_geometry (const CtConfig *c)
+{
+  return (CtPlaneGeometry) { c->rxy, c->rt, c->channels, ct_config_nt (c),
+      ct_config_nx (c), ct_config_ny (c) };
+}
+
+CtPatchGeometry ct_config_patch_geometry (const CtConfig *c)
+{
+  return (CtPatchGeometry) { c->T, c->H, c->W, c->enc_pt, c->enc_pxy };
 }
 
 gsize ct_config_token_floats (const CtConfig *c)

@@ -124,6 +124,12 @@ typedef struct _CtSession CtSession;
  * Not thread-safe: one session per thread/element. */
 CtSession *ct_session_new (CtModel *m, CtDevice device, CtPrecision precision,
     GError **error);
+/* The same on a chosen GPU: device_index N is CUDA device N (as
+ * cudaSetDevice counts them, after CUDA_VISIBLE_DEVICES); -1 the default
+ * ($COORDTOK_CUDA_DEVICE, else 0).  With CT_DEVICE_AUTO a missing device
+ * falls back to the CPU (logged); the CPU ignores the index. */
+CtSession *ct_session_new_full (CtModel *m, CtDevice device, int device_index,
+    CtPrecision precision, GError **error);
 void ct_session_free (CtSession *s);
 CtDevice ct_session_device (const CtSession *s);
 const char *ct_session_device_name (const CtSession *s);

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "session-private.h"
 #include "backend.h"
+#include "config-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -13,9 +14,16 @@
 CtSession *
 ct_session_new (CtModel *m, CtDevice device, CtPrecision precision, GError **error)
 {
+  return ct_session_new_full (m, device, -1, precision, error);
+}
+
+CtSession *
+ct_session_new_full (CtModel *m, CtDevice device, int device_index,
+    CtPrecision precision, GError **error)
+{
   const CtBackendOps *ops;
   void *ctx;
-  if (!ct_backend_create (m, device, precision, &ops, &ctx, error))
+  if (!ct_backend_create (m, device, device_index, precision, &ops, &ctx, error))
     return NULL;
   CtSession *s = g_new0 (CtSession, 1);
   s->model = ct_model_ref (m);
@@ -96,7 +104,7 @@ ct_session_decode (CtSession *s, const float *z, const float *coords, int n,
     return FALSE;
   }
   for (int i = 0; i < 3 * n; i++)
-    if (!(coords[i] >= 0.0f && coords[i] <= 1.0f)) {
+    if (!ct_geom_coord_valid (coords[i])) {
       g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
           "decode: coordinate %d (%g) outside [0, 1]", i, coords[i]);
       return FALSE;
@@ -107,7 +115,6 @@ ct_session_decode (CtSession *s, const float *z, const float *coords, int n,
 void
 ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3])
 {
-  out[0] = (float) it / (float) (ct_config_nt (c) - 1);
-  out[1] = (float) ix / (float) (ct_config_nx (c) - 1);
-  out[2] = (float) iy / (float) (ct_config_ny (c) - 1);
+  CtPlaneGeometry g = ct_config_plane_geometry (c);
+  ct_geom_patch_coord (&g, it, ix, iy, out);
 }

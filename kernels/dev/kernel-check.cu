@@ -210,31 +210,6 @@ report (const char *what, bool ok, double err, double tol)
   if (!ok) failures++;
 }
 
-/* host replica of src/sampling.c (float32, one rounding per operation:
- * this file's host code is compiled with -ffp-contract=off) */
-static void
-host_sample_plane (const float *g, int Ra, int Rb, int C, float ca, float cb, float *e)
-{
-  float sa = ca * (float) (Ra - 1), sb = cb * (float) (Rb - 1);
-  float fa0 = floorf (sa), fb0 = floorf (sb);
-  int a0 = (int) fa0, b0 = (int) fb0;
-  a0 = a0 < 0 ? 0 : (a0 > Ra - 1 ? Ra - 1 : a0);
-  b0 = b0 < 0 ? 0 : (b0 > Rb - 1 ? Rb - 1 : b0);
-  int a1 = a0 + 1 < Ra - 1 ? a0 + 1 : Ra - 1, b1 = b0 + 1 < Rb - 1 ? b0 + 1 : Rb - 1;
-  float fa = sa - fa0, fb = sb - fb0;
-  const float *p00 = g + ((size_t) a0 * Rb + b0) * C, *p01 = g + ((size_t) a0 * Rb + b1) * C;
-  const float *p10 = g + ((size_t) a1 * Rb + b0) * C, *p11 = g + ((size_t) a1 * Rb + b1) * C;
-  for (int k = 0; k < C; k++)
-    e[k] = (p00[k] * (1 - fb) + p01[k] * fb) * (1 - fa) + (p10[k] * (1 - fb) + p11[k] * fb) * fa;
-}
-
-static int
-host_trunc_row (float c, int n)
-{
-  int i = (int) (c * (float) (n - 1));
-  return i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
-}
-
 /* sampling (spec 5.1/5.2): must be bit-exact; query embedding */
 static void
 sampling_case (int rxy, int rt, int C, int nt, int nx, int ny, int D, int n)
@@ -263,22 +238,19 @@ sampling_case (int rxy, int rt, int C, int nt, int nx, int ny, int D, int n)
   int *drow;
   CK (cudaMalloc (&demb, (size_t) n * 3 * C * 4));
   CK (cudaMalloc (&drow, (size_t) n * 4));
-  CtCuPlaneDims d = { rxy, rt, C, nt, nx, ny };
-  CK (ct_cu_sample_triplane (dz, dc, n, d, demb, drow, 0));
+  CtPlaneGeometry g = { rxy, rt, C, nt, nx, ny };
+  CK (ct_cu_sample_triplane (dz, dc, n, &g, demb, drow, 0));
   CK (cudaDeviceSynchronize ());
   std::vector<float> emb = from_dev (demb, (size_t) n * 3 * C);
   std::vector<int> row = from_dev (drow, (size_t) n);
-  const float *zxy = z.data (), *zyt = zxy + (size_t) rxy * rxy * C, *zxt = zyt + (size_t) rt * rxy * C;
   std::vector<float> ref ((size_t) n * 3 * C);
   int bad_rows = 0;
   size_t bad_emb = 0;
   for (int i = 0; i < n; i++) {
     float ct = coords[3 * (size_t) i], cx = coords[3 * (size_t) i + 1], cy = coords[3 * (size_t) i + 2];
-    float *e = &ref[(size_t) i * 3 * C];
-    host_sample_plane (zxy, rxy, rxy, C, cx, cy, e);
-    host_sample_plane (zyt, rt, rxy, C, ct, cy, e + C);
-    host_sample_plane (zxt, rt, rxy, C, ct, cx, e + 2 * C);
-    int r = (host_trunc_row (ct, nt) * nx + host_trunc_row (cx, nx)) * ny + host_trunc_row (cy, ny);
+    /* the host compile of the shared source: device rounding must match */
+    ct_geom_sample_triplane (&g, z.data (), ct, cx, cy, &ref[(size_t) i * 3 * C]);
+    int r = (int) ct_geom_pos_row (&g, ct, cx, cy);
     bad_rows += row[i] != r;
   }
   for (size_t i = 0; i < ref.size (); i++)

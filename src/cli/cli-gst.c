@@ -15,8 +15,10 @@ gboolean
 ct_cli_element_options_check (const char *cmd, const CtCliElementOptions *o)
 {
   CtDevice d;
-  if (o->device && !ct_cli_parse_device (o->device, &d)) {
-    fprintf (stderr, "coordtok %s: unknown device '%s' (auto, cpu or cuda)\n", cmd, o->device);
+  int index;
+  if (o->device && !ct_cli_parse_device (o->device, &d, &index)) {
+    fprintf (stderr, "coordtok %s: unknown device '%s' (auto, cpu, cuda or cuda:N)\n", cmd,
+        o->device);
     return FALSE;
   }
   if (o->threads < 0 || o->threads > 256) {
@@ -31,8 +33,10 @@ ct_cli_element_options_apply (const CtCliElementOptions *o, GstElement *e)
 {
   if (o->model)
     g_object_set (e, "model", o->model, NULL);
-  if (o->device)
-    gst_util_set_object_arg (G_OBJECT (e), "device", o->device);
+  CtDevice d;
+  int index;
+  if (o->device && ct_cli_parse_device (o->device, &d, &index))
+    g_object_set (e, "device", (gint) d, "cuda-device-id", index, NULL);
   g_object_set (e, "threads", (guint) o->threads, NULL);
 }
 

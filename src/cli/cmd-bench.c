@@ -59,7 +59,7 @@ ct_cmd_bench (int argc, char **argv)
   GOptionEntry entries[] = {
     { "random", 0, 0, G_OPTION_ARG_STRING, &random_s, "Random weights: L or key=value,... over CoordTok-L (keys of docs/weights.md without 'coordtok.')", "CFG" },
     { "random-l", 0, 0, G_OPTION_ARG_NONE, &random_l, "Random CoordTok-L weights", NULL },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "auto (default), cpu, cuda", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "auto (default), cpu, cuda, cuda:N (CUDA device N)", "DEV" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &prec_s, "fp32 (default), tf32, bf16", "P" },
     { "slice", 's', 0, G_OPTION_ARG_INT, &slice, "Queries per decoded sequence (default: model's)", "N" },
     { "queries", 'q', 0, G_OPTION_ARG_INT, &queries, "Queries to decode (default: whole window)", "N" },
@@ -101,8 +101,9 @@ ct_cmd_bench (int argc, char **argv)
     return 0;
   }
   CtDevice dev = CT_DEVICE_AUTO;
+  int dev_index = -1;
   CtPrecision prec = CT_PRECISION_FP32;
-  if ((device_s && !ct_cli_parse_device (device_s, &dev)) ||
+  if ((device_s && !ct_cli_parse_device (device_s, &dev, &dev_index)) ||
       (prec_s && !ct_cli_parse_precision (prec_s, &prec)) || runs < 1) {
     fprintf (stderr, "coordtok bench: bad --device, --precision or --runs\n");
     return 2;
@@ -114,7 +115,7 @@ ct_cmd_bench (int argc, char **argv)
     m = ct_model_new_random (&c, 1234, &err);
   } else
     m = ct_model_load (argc > 1 ? argv[1] : NULL, &err);
-  if (!m || !(s = ct_session_new (m, dev, prec, &err)))
+  if (!m || !(s = ct_session_new_full (m, dev, dev_index, prec, &err)))
     goto fail;
   ct_session_set_threads (s, threads);
 

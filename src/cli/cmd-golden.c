@@ -96,7 +96,7 @@ read_heads (const char *dir, int *enc_heads, int *dec_heads, GError **error)
 }
 
 static int
-run_case (const char *dir, const char *weights, CtDevice device, CtPrecision prec,
+run_case (const char *dir, const char *weights, CtDevice device, int dev_index, CtPrecision prec,
     double tol)
 {
   GError *err = NULL;
@@ -115,7 +115,7 @@ run_case (const char *dir, const char *weights, CtDevice device, CtPrecision pre
   CtLoadOptions opts = { eh, dh };
   if (!(m = ct_model_load_full (wpath, &opts, &err)))
     goto error;
-  if (!(s = ct_session_new (m, device, prec, &err)))
+  if (!(s = ct_session_new_full (m, device, dev_index, prec, &err)))
     goto error;
   if (!(io = ct_safetensors_open (iopath, &err)))
     goto error;
@@ -234,7 +234,7 @@ ct_cmd_golden (int argc, char **argv)
   GOptionEntry entries[] = {
     { "weights", 'w', 0, G_OPTION_ARG_FILENAME, &weights, "Weight file to use instead of CASE/weights.safetensors", "FILE" },
     { "checkpoint", 'c', 0, G_OPTION_ARG_NONE, &from_checkpoint, "Convert CASE/checkpoint.pth in C and check with that instead", NULL },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "cpu (default), cuda or auto", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device_s, "cpu (default), cuda, cuda:N (CUDA device N) or auto", "DEV" },
     { "precision", 'p', 0, G_OPTION_ARG_STRING, &prec_s, "fp32 (default), tf32, bf16", "P" },
     { "tolerance", 't', 0, G_OPTION_ARG_DOUBLE, &tol, "Relative bound (default 1e-4 CPU, 1e-3 CUDA fp32)", "TOL" },
     { "kernels", 'k', 0, G_OPTION_ARG_STRING, &kernels, "CPU kernel set: avx512, avx2 or generic (exit 77 if this CPU cannot run it)", "SET" },
@@ -248,8 +248,9 @@ ct_cmd_golden (int argc, char **argv)
     return status;
   }
   CtDevice dev = CT_DEVICE_CPU;
+  int dev_index = -1;
   CtPrecision prec = CT_PRECISION_FP32;
-  if ((device_s && !ct_cli_parse_device (device_s, &dev)) ||
+  if ((device_s && !ct_cli_parse_device (device_s, &dev, &dev_index)) ||
       (prec_s && !ct_cli_parse_precision (prec_s, &prec))) {
     fprintf (stderr, "coordtok golden: bad --device or --precision\n");
     return 2;
@@ -270,7 +271,7 @@ ct_cmd_golden (int argc, char **argv)
   int fails = 0;
   for (int i = 1; i < argc; i++) {
     if (!from_checkpoint) {
-      fails += run_case (argv[i], weights, dev, prec, tol);
+      fails += run_case (argv[i], weights, dev, dev_index, prec, tol);
       continue;
     }
     /* convert the official checkpoint to a temporary file first */
@@ -292,7 +293,7 @@ ct_cmd_golden (int argc, char **argv)
       fails++;
     } else {
       printf ("converted %s -> %s\n", ckpt, tmp);
-      fails += run_case (argv[i], tmp, dev, prec, tol);
+      fails += run_case (argv[i], tmp, dev, dev_index, prec, tol);
     }
     g_unlink (tmp);
     g_free (tmp);

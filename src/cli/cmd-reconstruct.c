@@ -163,8 +163,9 @@ ct_cmd_reconstruct (int argc, char **argv)
     goto done;
   }
   CtDevice dev = CT_DEVICE_AUTO;
+  int dev_index = -1;
   if (eo.device)
-    ct_cli_parse_device (eo.device, &dev);
+    ct_cli_parse_device (eo.device, &dev, &dev_index);
   status = 1;
   /* GStreamer reads the input; the engine itself does the rest */
   if (!ct_cli_gst_init ("reconstruct", FALSE))
@@ -173,7 +174,7 @@ ct_cmd_reconstruct (int argc, char **argv)
     goto fail;
   status = 1;
   if (!(m = ct_model_load (eo.model, &err)) ||
-      !(r.s = ct_session_new (m, dev, CT_PRECISION_FP32, &err)))
+      !(r.s = ct_session_new_full (m, dev, dev_index, CT_PRECISION_FP32, &err)))
     goto fail;
   ct_session_set_threads (r.s, eo.threads);
   r.c = ct_model_config (m);

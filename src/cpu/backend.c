@@ -6,13 +6,14 @@
 #include <string.h>
 
 static gboolean
-cpu_probe (GError **error)
+cpu_probe (int device_index, GError **error)
 {
   return TRUE;
 }
 
 static void *
-cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
+cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision,
+    int device_index, GError **error)
 {
   if (precision != CT_PRECISION_FP32) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,

@@ -1,32 +1,30 @@
 /* cpu/encoder.c - the triplane encoder (spec section 4) on the CPU.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/cpu-backend.h"
+#include "config-private.h"
 
 #include <string.h>
 
-/* video (T, H, W, 3) -> patches (Nv, 3*et*ep*ep) flattened (ch, dt, dx, dy),
- * token order a-major, then b, then c (spec 4.1). */
+/* video (T, H, W, 3) -> patches (Nv, 3*et*ep*ep) in the layout of
+ * src/geometry.h (spec 4.1), which the CUDA gather shares. */
 static void
 gather_video_patches (const CtConfig *c, const float *video, float *patches)
 {
-  int et = c->enc_pt, ep = c->enc_pxy;
-  int na = c->T / et, nb = c->H / ep, nc = c->W / ep;
-  int in = 3 * et * ep * ep;
-  #pragma omp parallel for collapse(2)
-  for (int a = 0; a < na; a++)
-    for (int b = 0; b < nb; b++)
-      for (int cc = 0; cc < nc; cc++) {
-        float *dst = patches + (gsize) ((a * nb + b) * nc + cc) * in;
-        for (int ch = 0; ch < 3; ch++)
-          for (int dt = 0; dt < et; dt++)
-            for (int dx = 0; dx < ep; dx++) {
-              const float *src = video + (((gsize) (a * et + dt) * c->H + b * ep + dx)
-                  * c->W + cc * ep) * 3 + ch;
-              float *d = dst + ((ch * et + dt) * ep + dx) * ep;
-              for (int dy = 0; dy < ep; dy++)
-                d[dy] = src[dy * 3];
-            }
-      }
+  CtPatchGeometry g = ct_config_patch_geometry (c);
+  int et = g.et, ep = g.ep, in = ct_geom_patch_values (&g);
+  int rows = ct_config_n_video_tokens (c);
+  #pragma omp parallel for
+  for (int row = 0; row < rows; row++) {
+    float *dst = patches + (gsize) row * in;
+    for (int ch = 0; ch < 3; ch++)
+      for (int dt = 0; dt < et; dt++)
+        for (int dx = 0; dx < ep; dx++) {
+          const float *src = video + ct_geom_patch_run (&g, row, ch, dt, dx);
+          float *d = dst + ((ch * et + dt) * ep + dx) * ep;
+          for (int dy = 0; dy < ep; dy++)
+            d[dy] = src[dy * 3];
+        }
+  }
 }
 
 /* Cross block (spec 4.6) over a batch: each tile's Nq queries attend to its
@@ -84,14 +82,10 @@ unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
     int rows = g == 0 ? c->rxy : c->rt, cols = c->rxy;
     int gr = rows / P1, gc = cols / P2;
     ct_cpu_linear (&w->projector[g], q + (gsize) row * D, gr * gc, tmp, FALSE);
-    for (int gi = 0; gi < gr; gi++)
-      for (int hi = 0; hi < gc; hi++) {
-        const float *t = tmp + (gsize) (gi * gc + hi) * P1 * P2 * C;
-        for (int i = 0; i < P1; i++)
-          for (int j = 0; j < P2; j++)
-            memcpy (plane + ((gsize) (gi * P1 + i) * cols + hi * P2 + j) * C,
-                t + (i * P2 + j) * C, C * sizeof (float));
-      }
+    for (int x = 0; x < rows; x++)
+      for (int y = 0; y < cols; y++)
+        memcpy (plane + ((gsize) x * cols + y) * C,
+            tmp + ct_geom_unpatchify_src (gc, P1, P2, C, x, y), C * sizeof (float));
     row += gr * gc;
     plane += (gsize) rows * cols * C;
   }

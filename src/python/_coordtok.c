@@ -12,6 +12,7 @@
 #include <coordtok/coordtok.h>
 #include <coordtok/tokens.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Engine errors: CoordTokError (a ValueError) for bad input and formats,
@@ -61,14 +62,21 @@ model_init (ModelObject *self, PyObject *args, PyObject *kw)
   if (!PyArg_ParseTupleAndKeywords (args, kw, "|zsi", names, &path, &device, &threads))
     return -1;
   CtDevice dev;
+  int device_index = -1;
+  char *end = NULL;
   if (!strcmp (device, "auto"))
     dev = CT_DEVICE_AUTO;
   else if (!strcmp (device, "cpu"))
     dev = CT_DEVICE_CPU;
   else if (!strcmp (device, "cuda"))
     dev = CT_DEVICE_CUDA;
+  else if (!strncmp (device, "cuda:", 5) && g_ascii_isdigit (device[5]) &&
+      (device_index = (int) strtol (device + 5, &end, 10), *end == '\0') &&
+      device_index < 1024)
+    dev = CT_DEVICE_CUDA;    /* "cuda:N", as PyTorch names devices */
   else {
-    PyErr_Format (PyExc_ValueError, "device '%s': must be 'auto', 'cpu' or 'cuda'", device);
+    PyErr_Format (PyExc_ValueError, "device '%s': must be 'auto', 'cpu', 'cuda' or "
+        "'cuda:N'", device);
     return -1;
   }
   if (threads < 0) {
@@ -84,7 +92,7 @@ model_init (ModelObject *self, PyObject *args, PyObject *kw)
   CtSession *s = NULL;
   Py_BEGIN_ALLOW_THREADS
   m = (path && *path) ? ct_model_load (path, &err) : ct_model_load_default (&err);
-  if (m && !(s = ct_session_new (m, dev, CT_PRECISION_FP32, &err))) {
+  if (m && !(s = ct_session_new_full (m, dev, device_index, CT_PRECISION_FP32, &err))) {
     ct_model_unref (m);
     m = NULL;
   }

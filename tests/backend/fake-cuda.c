@@ -8,7 +8,7 @@
 #include <gmodule.h>
 
 static gboolean
-fake_probe (GError **error)
+fake_probe (int device_index, GError **error)
 {
   if (!g_strcmp0 (g_getenv ("FAKE_CUDA"), "nodevice")) {
     g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "fake: no CUDA device");
@@ -17,11 +17,14 @@ fake_probe (GError **error)
   return TRUE;
 }
 
+/* names the device it was asked for, so that tests can follow the index
+ * from an element or the API down to the backend */
 static void *
-fake_create (CtModel *m, const CtWeights *w, CtPrecision precision, GError **error)
+fake_create (CtModel *m, const CtWeights *w, CtPrecision precision,
+    int device_index, GError **error)
 {
-  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "fake: out of memory for model %s",
-      ct_model_id (m));
+  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "fake: out of memory on device %d "
+      "for model %s", device_index, ct_model_id (m));
   return NULL;
 }
 

@@ -72,6 +72,27 @@ main (int argc, char **argv)
     printf ("device=cuda refused: %s\n", err->message);
   }
   g_clear_error (&err);
+
+  /* the device index reaches the backend (the fake names it in its refusal) */
+  if (!strcmp (reason, "fake: out of memory")) {
+    s = ct_session_new_full (m, CT_DEVICE_CUDA, 3, CT_PRECISION_FP32, &err);
+    if (s || !strstr (err->message, "on device 3")) {
+      fprintf (stderr, "FAIL: device=cuda index 3: expected the backend to be asked "
+          "for device 3, got '%s'\n", s ? ct_session_device_name (s) : err->message);
+      failures++;
+    } else {
+      printf ("device index 3 -> %s\n", err->message);
+    }
+    g_clear_pointer (&s, ct_session_free);
+    g_clear_error (&err);
+  }
+  s = ct_session_new_full (m, CT_DEVICE_AUTO, -2, CT_PRECISION_FP32, &err);
+  if (s || !g_error_matches (err, CT_ERROR, CT_ERROR_ARGUMENT)) {
+    fprintf (stderr, "FAIL: device index -2 was not refused as an argument error\n");
+    failures++;
+  }
+  g_clear_pointer (&s, ct_session_free);
+  g_clear_error (&err);
   ct_model_unref (m);
   g_string_free (logged, TRUE);
   return failures ? 1 : 0;

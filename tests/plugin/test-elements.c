@@ -701,6 +701,46 @@ GST_START_TEST (test_bad_device)
 }
 GST_END_TEST;
 
+/* cuda-device-id reaches the backend (issue #11): no machine has a device
+ * 999, so both elements fail to start and say which device they were asked
+ * for.  Under the fake CUDA module (FAKE_CUDA=refuse, test
+ * plugin-elements-fake-cuda) the backend's own refusal must name it too. */
+GST_START_TEST (test_cuda_device_id)
+{
+  const char *names[] = { "coordtokenc", "coordtokdec" };
+  gboolean fake = !g_strcmp0 (g_getenv ("FAKE_CUDA"), "refuse");
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    GstElement *e = gst_element_factory_make (names[i], NULL);
+    GstBus *bus = gst_bus_new ();
+    GError *err = NULL;
+    gchar *dbg = NULL;
+    gint id = 0;
+    g_object_get (e, "cuda-device-id", &id, NULL);
+    fail_unless_equals_int (id, -1);
+    gst_element_set_bus (e, bus);
+    gst_util_set_object_arg (G_OBJECT (e), "device", "cuda");
+    g_object_set (e, "model", tiny (), "cuda-device-id", 999, NULL);
+    g_object_get (e, "cuda-device-id", &id, NULL);
+    fail_unless_equals_int (id, 999);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_FAILURE);
+    GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, &dbg);
+    fail_unless (strstr (err->message, "(cuda-device-id 999)") != NULL, "%s", err->message);
+    if (fake)
+      fail_unless (strstr (err->message, "on device 999") != NULL, "%s", err->message);
+    g_clear_error (&err);
+    g_free (dbg);
+    gst_message_unref (msg);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (bus);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+  }
+}
+GST_END_TEST;
+
 /* ---- the decoder's bad input ------------------------------------------- */
 
 /* one token record (8 frames) and its caps, from the encoder */
@@ -1357,6 +1397,7 @@ coordtok_suite (void)
   tcase_add_test (tc, test_states);
   tcase_add_test (tc, test_bad_model);
   tcase_add_test (tc, test_bad_device);
+  tcase_add_test (tc, test_cuda_device_id);
   tcase_add_test (tc, test_dec_bad_input);
   tcase_add_test (tc, test_dec_model_mismatch_caps);
   tcase_add_test (tc, test_dec_frame_range);

@@ -99,8 +99,8 @@ class Model:
     """A CoordTok model on a backend.
 
     path: safetensors weights (None: the default model); device: "auto"
-    (CUDA when usable, else CPU), "cpu" or "cuda"; threads: CPU threads per
-    call (0: all cores, as the elements' default).  Calls on one Model are
+    (CUDA when usable, else CPU), "cpu", "cuda" or "cuda:N" (CUDA device N);
+    threads: CPU threads per call (0: all cores, as the elements' default).  Calls on one Model are
     serialised; the engine runs without the GIL.
     """
 
