@@ -157,6 +157,27 @@ def test_bad_arguments_raise(model):
         model.decode(tokens, region=(1, 0, 8, 8))     # not patch-aligned
     with pytest.raises(ValueError, match="device"):
         coordtok.Model(TINY, device="tpu")
+    for bad in ("cuda:", "cuda:x", "cuda:-1", "cuda:1 ", "cuda:5000"):
+        with pytest.raises(ValueError, match="cuda:N"):
+            coordtok.Model(TINY, device=bad)
+
+
+def test_device_index():
+    # "cuda:N" asks the backend for device N; no machine has device 999, so
+    # it fails (a device error is a RuntimeError), and device="cuda:0"
+    # behaves as device="cuda"
+    with pytest.raises(RuntimeError):
+        coordtok.Model(TINY, device="cuda:999")
+    try:
+        coordtok.Model(TINY, device="cuda")
+        has_cuda = True
+    except RuntimeError:
+        has_cuda = False
+    if has_cuda:
+        assert coordtok.Model(TINY, device="cuda:0").device.startswith("cuda:0")
+    else:
+        with pytest.raises(RuntimeError):
+            coordtok.Model(TINY, device="cuda:0")
 
 
 def test_engine_runs_without_the_gil(model):
