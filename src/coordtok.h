@@ -243,6 +243,11 @@ gboolean ct_cpu_kernels_supported (const char *name);
  * Prescott)" where OpenBLAS did not know the CPU and the engine corrected
  * it; src/cpu/blas-core.c).  Free it with g_free. */
 char *ct_cpu_blas_core (void);
+/* What computes the linear layers: "oneDNN packed (brg:avx512_core)",
+ * "oneDNN packed below 64 rows (gemm:jit), OpenBLAS above" or "OpenBLAS";
+ * COORDTOK_LINEAR=blas|packed forces one (src/cpu/linear-packed.h).  Free it
+ * with g_free. */
+char *ct_cpu_linear_describe (void);
 /* fp32 GEMM rate (GFLOP/s) of that BLAS on n x n matrices, best of `reps`
  * runs: the ceiling `coordtok bench --gemm` compares linear layers with. */
 double ct_cpu_sgemm_gflops (int n, int reps);

@@ -1,6 +1,7 @@
 /* model.c - a CoordTok model: configuration plus float32 weights, loaded
  * from safetensors (validated tensor by tensor) or randomly initialised.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/linear-packed.h"
 #include "model-private.h"
 #include "config-private.h"
 #include "safetensors.h"
@@ -300,6 +301,9 @@ model_free (CtModel *m)
   g_free (m->w.vit);
   g_free (m->w.cross);
   g_free (m->w.dec);
+  /* packed copies of these weights die with them (a later model may get
+   * the same addresses) */
+  ct_cpu_linear_packed_forget (m->arena, (m->arena_size * sizeof (float)) + 64);
   g_free (m->arena);
   g_free (m->path);
   g_free (m->id);

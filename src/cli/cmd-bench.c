@@ -191,10 +191,11 @@ ct_cmd_bench (int argc, char **argv)
   } else {
     printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
         ct_session_device_name (s), runs, warmup);
-    char *blas = ct_cpu_blas_core ();
-    printf ("cpu kernels: %s, BLAS kernels: %s, threads: %s\n", ct_cpu_kernels_name (),
-        blas, threads_s);
+    char *blas = ct_cpu_blas_core (), *linear = ct_cpu_linear_describe ();
+    printf ("cpu kernels: %s, BLAS kernels: %s, linear layers: %s, threads: %s\n",
+        ct_cpu_kernels_name (), blas, linear, threads_s);
     g_free (blas);
+    g_free (linear);
     if (!no_encode)
       printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
           enc_f / enc_ms / 1e6, enc_f / 1e9);

@@ -267,7 +267,9 @@ ct_cmd_golden (int argc, char **argv)
     if (!ok)
       return 77;
   }
-  printf ("cpu kernels: %s\n", ct_cpu_kernels_name ());
+  char *linear = ct_cpu_linear_describe ();
+  printf ("cpu kernels: %s, linear layers: %s\n", ct_cpu_kernels_name (), linear);
+  g_free (linear);
   int fails = 0;
   for (int i = 1; i < argc; i++) {
     if (!from_checkpoint) {

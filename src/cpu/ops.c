@@ -1,5 +1,6 @@
 /* cpu/ops.c - linear layers on OpenBLAS, LayerNorm, GELU, the ViT block.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/linear-packed.h"
 #include "cpu/ops.h"
 
 #include "cpu/kernels.h"
@@ -14,6 +15,8 @@ void
 ct_cpu_linear (const CtLinear *lin, const float *x, int M, float *y,
     gboolean accumulate)
 {
+  if (ct_cpu_linear_packed (lin, x, M, y, accumulate))
+    return;
   int out = lin->out, in = lin->in;
   float beta = 1.0f;
   if (!accumulate) {
