@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
+#include "cpu/scratch.h"
 
 #include <math.h>
 #include <string.h>
@@ -189,10 +190,10 @@ attention_fused (const float *q, int ldq, const float *k, int ldk,
   int nh = MIN (hd / VW, NH_MAX), chunk = nh * VW;
   float scale = 1.0f / sqrtf ((float) hd);
   /* per head: K^T (hd x skp) and V (skp x hd), padded keys are zero */
-  float *kt = g_malloc ((gsize) heads * hd * skp * sizeof (float));
-  float *vh = g_malloc ((gsize) heads * skp * hd * sizeof (float));
+  float *kt = ct_cpu_scratch (CT_SCRATCH_ATTN_KT, (gsize) heads * hd * skp * sizeof (float));
+  float *vh = ct_cpu_scratch (CT_SCRATCH_ATTN_V, (gsize) heads * skp * hd * sizeof (float));
   /* bias for padded keys: -inf so they get zero weight */
-  float *bias = g_malloc ((gsize) skp * sizeof (float));
+  float *bias = ct_cpu_scratch (CT_SCRATCH_ATTN_BIAS, (gsize) skp * sizeof (float));
   for (int j = 0; j < skp; j++)
     bias[j] = j < Sk ? (key_bias ? key_bias[j] : 0.0f) : -INFINITY;
 
@@ -296,9 +297,6 @@ attention_fused (const float *q, int ldq, const float *k, int ldk,
     g_free (s);
     g_free (o);
   }
-  g_free (kt);
-  g_free (vh);
-  g_free (bias);
 }
 #define ATTENTION_FUSED attention_fused
 #else
