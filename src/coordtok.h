@@ -244,13 +244,17 @@ gboolean ct_cpu_kernels_supported (const char *name);
  * it; src/cpu/blas-core.c).  Free it with g_free. */
 char *ct_cpu_blas_core (void);
 /* What computes the linear layers: "oneDNN packed (brg:avx512_core)",
- * "oneDNN packed below 64 rows (gemm:jit), OpenBLAS above" or "OpenBLAS";
+ * "oneDNN packed below 32 rows (gemm:jit), OpenBLAS above" or "OpenBLAS";
  * COORDTOK_LINEAR=blas|packed forces one (src/cpu/linear-packed.h).  Free it
  * with g_free. */
 char *ct_cpu_linear_describe (void);
 /* fp32 GEMM rate (GFLOP/s) of that BLAS on n x n matrices, best of `reps`
  * runs: the ceiling `coordtok bench --gemm` compares linear layers with. */
 double ct_cpu_sgemm_gflops (int n, int reps);
+/* GFLOP/s of the engine's linear layers (y = x W^T + b, the path the
+ * engine takes for them) over `rows` rows, `layers` distinct (out, in)
+ * weight matrices in turn, best of `reps`: `coordtok bench --linear`. */
+double ct_cpu_linear_gflops (int rows, int in, int out, int layers, int reps);
 
 /* ---- Pixel conversion ------------------------------------------------- */
 

@@ -55,7 +55,7 @@ ct_cmd_bench (int argc, char **argv)
 {
   char *random_s = NULL, *device_s = NULL, *prec_s = NULL;
   gboolean random_l = FALSE, json = FALSE, no_encode = FALSE, no_decode = FALSE;
-  int runs = 3, slice = 0, queries = 0, warmup = 1, gemm = 0, threads = 0;
+  int runs = 3, slice = 0, queries = 0, warmup = 1, gemm = 0, threads = 0, linear = 0;
   GOptionEntry entries[] = {
     { "random", 0, 0, G_OPTION_ARG_STRING, &random_s, "Random weights: L or key=value,... over CoordTok-L (keys of docs/weights.md without 'coordtok.')", "CFG" },
     { "random-l", 0, 0, G_OPTION_ARG_NONE, &random_l, "Random CoordTok-L weights", NULL },
@@ -70,6 +70,7 @@ ct_cmd_bench (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0: all cores, the default; -1: adaptive, as in live pipelines)", "N" },
     { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
+    { "linear", 0, 0, G_OPTION_ARG_INT, &linear, "Only measure the linear layers: CoordTok-L decoder blocks' four shapes, 24 distinct matrices each, over ROWS rows, against the sgemm 2048^3 ceiling", "ROWS" },
     { NULL }
   };
   GError *err = NULL;
@@ -85,6 +86,38 @@ ct_cmd_bench (int argc, char **argv)
   if (status >= 0) {
     g_free (random_s); g_free (device_s); g_free (prec_s);
     return status;
+  }
+  if (linear > 0) {
+    /* CoordTok-L's decoder block: qkv, attention out, fc1, fc2 */
+    static const struct { const char *name; int in, out; } shapes[] = {
+      { "qkv", 1024, 3072 }, { "proj", 1024, 1024 }, { "fc1", 1024, 4096 }, { "fc2", 4096, 1024 } };
+    double ceiling = ct_cpu_sgemm_gflops (2048, runs), flops = 0, secs = 0;
+    char *path = ct_cpu_linear_describe ();
+    if (!json)
+      printf ("linear layers over %d rows (%s), best of %d; sgemm 2048^3 ceiling %.1f GFLOP/s\n",
+          linear, path, runs, ceiling);
+    GString *js = g_string_new (NULL);
+    for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+      double g = ct_cpu_linear_gflops (linear, shapes[i].in, shapes[i].out, 24, runs);
+      double f = 2.0 * linear * shapes[i].in * shapes[i].out * 24;
+      flops += f;
+      secs += g > 0 ? f / (g * 1e9) : 0;
+      if (!json)
+        printf ("  %-5s %4d -> %4d x24  %7.1f GFLOP/s  %3.0f%% of ceiling\n", shapes[i].name,
+            shapes[i].in, shapes[i].out, g, 100 * g / ceiling);
+      g_string_append_printf (js, "%s\"%s\": %.1f", i ? ", " : "", shapes[i].name, g);
+    }
+    double all = secs > 0 ? flops / secs / 1e9 : 0;
+    if (json)
+      printf ("{\"rows\": %d, \"linear\": \"%s\", \"ceiling_gflops\": %.1f, \"gflops\": %.1f, %s}\n",
+          linear, path, ceiling, all, js->str);
+    else
+      printf ("  all   (a decoder block's mix)  %7.1f GFLOP/s  %3.0f%% of ceiling\n", all,
+          100 * all / ceiling);
+    g_string_free (js, TRUE);
+    g_free (path);
+    g_free (random_s); g_free (device_s); g_free (prec_s);
+    return all > 0 ? 0 : 1;
   }
   if (gemm > 0) {
     double g = ct_cpu_sgemm_gflops (gemm, runs);

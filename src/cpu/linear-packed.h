@@ -21,7 +21,7 @@
 
 #include "model-private.h"
 
-#define CT_PACKED_SMALL_M 64
+#define CT_PACKED_SMALL_M 32
 
 /* y (M, out) = x W^T + b, or y += x W^T + b with accumulate: the contract
  * of ct_cpu_linear.  Returns FALSE (having done nothing) where the packed

@@ -98,6 +98,45 @@ ct_cpu_vit_block (const CtVitBlock *b, float *x, int S, int seq, int D,
   ct_cpu_linear (&b->fc2, hidden, S, x, TRUE);
 }
 
+/* The linear layers' own rate (whichever path ct_cpu_linear takes), over
+ * `layers` distinct weight matrices, as a model's blocks have: weights come
+ * from memory, not from a cache that one matrix would stay in. */
+double
+ct_cpu_linear_gflops (int rows, int in, int out, int layers, int reps)
+{
+  if (rows < 1 || in < 1 || out < 1 || layers < 1 || reps < 1)
+    return 0;
+  ct_cpu_blas_setup ();
+  gsize wn = (gsize) layers * out * in;
+  float *w = g_try_malloc (wn * sizeof (float)), *b = g_malloc (out * sizeof (float));
+  float *x = g_malloc ((gsize) rows * in * sizeof (float));
+  float *y = g_malloc ((gsize) rows * out * sizeof (float));
+  if (!w) {
+    g_free (b); g_free (x); g_free (y);
+    return 0;
+  }
+  for (gsize i = 0; i < wn; i++)
+    w[i] = (float) ((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+  for (int j = 0; j < out; j++)
+    b[j] = 0.01f * (j % 7);
+  for (gsize i = 0; i < (gsize) rows * in; i++)
+    x[i] = (float) (i % 13) * 0.05f - 0.3f;
+  double best = 0;
+  for (int r = -1; r < reps; r++) {   /* r = -1: packs the weights, untimed */
+    gint64 t0 = g_get_monotonic_time ();
+    for (int l = 0; l < layers; l++) {
+      CtLinear lin = { w + (gsize) l * out * in, b, out, in };
+      ct_cpu_linear (&lin, x, rows, y, FALSE);
+    }
+    double s = (g_get_monotonic_time () - t0) / 1e6;
+    if (r >= 0)
+      best = MAX (best, 2.0 * rows * in * out * layers / s / 1e9);
+  }
+  ct_cpu_linear_packed_forget (w, wn * sizeof (float));
+  g_free (w); g_free (b); g_free (x); g_free (y);
+  return best;
+}
+
 /* The machine's fp32 GEMM rate through the same BLAS, for `coordtok bench
  * --gemm`: the ceiling the linear layers are compared against. */
 double

@@ -658,6 +658,29 @@ GST_START_TEST (test_bad_model)
 }
 GST_END_TEST;
 
+/* Sets e (device=cuda, the tiny model, already configured otherwise) to
+ * READY, which must fail with an element error; returns it (and its debug
+ * text in *dbg). */
+static GError *
+start_error_on_cuda (GstElement * e, gchar ** dbg)
+{
+  GstBus *bus = gst_bus_new ();
+  GError *err = NULL;
+  gst_element_set_bus (e, bus);
+  gst_util_set_object_arg (G_OBJECT (e), "device", "cuda");
+  g_object_set (e, "model", tiny (), NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, dbg);
+  gst_message_unref (msg);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_element_set_state (e, GST_STATE_NULL);
+  return err;
+}
+
 /* A missing or unusable GPU is reported as the device's problem, with what
  * to use instead, not as "Could not open CoordTok model" (issue #12).  On a
  * machine with a usable GPU there is nothing to check. */
@@ -676,26 +699,13 @@ GST_START_TEST (test_bad_device)
   g_clear_error (&err);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
     GstElement *e = gst_element_factory_make (names[i], NULL);
-    GstBus *bus = gst_bus_new ();
-    GstMessage *msg;
     gchar *dbg = NULL;
-    gst_element_set_bus (e, bus);
-    gst_util_set_object_arg (G_OBJECT (e), "device", "cuda");
-    g_object_set (e, "model", tiny (), NULL);
-    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
-        GST_STATE_CHANGE_FAILURE);
-    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-    fail_unless (msg != NULL);
-    gst_message_parse_error (msg, &err, &dbg);
+    err = start_error_on_cuda (e, &dbg);
     fail_unless (strstr (err->message, "device 'cuda'") != NULL, "%s", err->message);
     fail_unless (strstr (err->message, "Could not open CoordTok model") == NULL);
     fail_unless (dbg && strstr (dbg, "device=cpu") != NULL);
     g_clear_error (&err);
     g_free (dbg);
-    gst_message_unref (msg);
-    gst_element_set_bus (e, NULL);
-    gst_object_unref (bus);
-    gst_element_set_state (e, GST_STATE_NULL);
     gst_object_unref (e);
   }
 }
@@ -711,31 +721,19 @@ GST_START_TEST (test_cuda_device_id)
   gboolean fake = !g_strcmp0 (g_getenv ("FAKE_CUDA"), "refuse");
   for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
     GstElement *e = gst_element_factory_make (names[i], NULL);
-    GstBus *bus = gst_bus_new ();
-    GError *err = NULL;
     gchar *dbg = NULL;
     gint id = 0;
     g_object_get (e, "cuda-device-id", &id, NULL);
     fail_unless_equals_int (id, -1);
-    gst_element_set_bus (e, bus);
-    gst_util_set_object_arg (G_OBJECT (e), "device", "cuda");
-    g_object_set (e, "model", tiny (), "cuda-device-id", 999, NULL);
+    g_object_set (e, "cuda-device-id", 999, NULL);
     g_object_get (e, "cuda-device-id", &id, NULL);
     fail_unless_equals_int (id, 999);
-    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
-        GST_STATE_CHANGE_FAILURE);
-    GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-    fail_unless (msg != NULL);
-    gst_message_parse_error (msg, &err, &dbg);
+    GError *err = start_error_on_cuda (e, &dbg);
     fail_unless (strstr (err->message, "(cuda-device-id 999)") != NULL, "%s", err->message);
     if (fake)
       fail_unless (strstr (err->message, "on device 999") != NULL, "%s", err->message);
     g_clear_error (&err);
     g_free (dbg);
-    gst_message_unref (msg);
-    gst_element_set_bus (e, NULL);
-    gst_object_unref (bus);
-    gst_element_set_state (e, GST_STATE_NULL);
     gst_object_unref (e);
   }
 }
