@@ -12,7 +12,9 @@
 
 #define EMA_WEIGHT 0.3          /* of the newest call */
 #define BETTER 0.95             /* a probe must be 5% faster to win */
-#define PROBE_EVERY 16          /* calls between probes (the 2nd call is one) */
+#define PROBE_EVERY 16          /* calls between probes at first (the 2nd call is one) */
+#define PROBE_MAX 64            /* ... doubling after each lost probe, up to this */
+#define CHANGED 1.5             /* a call this much slower/faster: probe next */
 
 void
 ct_thread_policy_init (CtThreadPolicy *p, int n)
@@ -22,6 +24,8 @@ ct_thread_policy_init (CtThreadPolicy *p, int n)
   p->max = CLAMP (procs, 1, CT_THREADS_MAX);
   p->fixed = n > 0 ? MIN (n, CT_THREADS_MAX) : n == 0 ? p->max : 0;
   p->current = p->fixed ? p->fixed : p->max;
+  p->next_probe = 2;
+  p->interval = PROBE_EVERY;
 }
 
 int
@@ -69,9 +73,9 @@ ct_thread_policy_next (CtThreadPolicy *p)
 {
   if (!p->fixed && p->max > 1 && !p->probing) {
     p->calls++;
-    if (p->calls == 2 || p->calls % PROBE_EVERY == 0) {
+    if (p->calls >= p->next_probe) {
       /* alternate: one thread fewer, one more (where there is room) */
-      gboolean down = (p->calls / PROBE_EVERY) % 2 == 0;
+      gboolean down = p->probes++ % 2 == 0;
       if (down && p->current == 1)
         down = FALSE;
       if (!down && p->current == p->max)
@@ -101,9 +105,21 @@ ct_thread_policy_record (CtThreadPolicy *p, double spg)
     if (p->ema[p->current] > 0 && spg < BETTER * p->ema[p->current]) {
       p->current = n;
       p->ema[n] = spg;
+      p->interval = PROBE_EVERY;
+    } else {
+      p->interval = MIN (p->interval * 2, PROBE_MAX);
     }
+    p->next_probe = p->calls + p->interval;
     return;
   }
   int n = p->current;
-  p->ema[n] = p->ema[n] > 0 ? (1 - EMA_WEIGHT) * p->ema[n] + EMA_WEIGHT * spg : spg;
+  double avg = p->ema[n];
+  if (avg > 0 && (spg > CHANGED * avg || spg * CHANGED < avg)) {
+    /* the machine changed under us: look again now, and average afresh */
+    p->next_probe = p->calls + 1;
+    p->interval = PROBE_EVERY;
+    p->ema[n] = spg;
+    return;
+  }
+  p->ema[n] = avg > 0 ? (1 - EMA_WEIGHT) * avg + EMA_WEIGHT * spg : spg;
 }

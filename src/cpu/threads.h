@@ -10,10 +10,15 @@
  * running one thread fewer then beats running them all (measured: a small
  * encode took 2.2 ms on one thread and 280 ms on two beside two busy
  * processes).  The policy times each call (seconds per GFLOP, per kind of
- * call); the second call and every 16th after it run with one thread fewer
- * or one more (alternating), and the policy moves there when that call was
- * 5% faster than the current count's average.  In a quiet machine this
- * costs one call in 16 at one thread fewer.  Adaptive calls also run the
+ * call); the second call, and later calls at an interval, run with one
+ * thread fewer or one more (alternating), and the policy moves there when
+ * that call was 5% faster than the current count's average.  The interval
+ * starts at 16 calls and doubles after each probe that lost, up to 64 (a
+ * probe under a lasting neighbour is a slow call: measured, probing every
+ * 16th call cost an adaptive window 10-15% against one thread); a call 1.5x
+ * slower or faster than its count's average (a neighbour came or went)
+ * makes the next call a probe.  In a quiet machine this costs about one
+ * call in 64 at one thread fewer.  Adaptive calls also run the
  * caller's OpenMP helper threads at a lower priority (threads.c), so that
  * the threads of a live pipeline around the engine are not starved.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -30,6 +35,9 @@ typedef struct {
   int current;            /* the count in use */
   int probing;            /* 0, or the count being tried for one call */
   int calls;              /* calls so far */
+  int next_probe;         /* the call that probes next */
+  int interval;           /* calls between probes now */
+  int probes;             /* probes so far (their direction alternates) */
   double ema[CT_THREADS_MAX + 1];   /* seconds per GFLOP, per count (0: none) */
 } CtThreadPolicy;
 

@@ -1,7 +1,9 @@
 /* test-threads.c - the automatic thread policy (src/cpu/threads.c) against
  * simulated machines: it must leave the full count when a busy neighbour
- * makes it slower, come back when the neighbour leaves, stay put on a quiet
- * machine (probing one call in 16), and never move when fixed.
+ * makes it slower (within a few calls of its arrival), come back when the
+ * neighbour leaves, stay put on a quiet machine and under a lasting
+ * neighbour (probing rarely: the interval doubles to one call in 64), and
+ * never move when fixed.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/threads.h"
 
@@ -29,10 +31,16 @@ test_policy (void)
   double quiet[] = { 0, 4.0, 2.0, 1.4, 1.0 };
   double loaded[] = { 0, 4.0, 2.0, 1.4, 30.0 };   /* 4 threads hit the neighbour */
   int probes = 0;
-  g_assert_cmpint (run (&p, quiet, 160, &probes), ==, 4);
-  g_assert_cmpint (probes, <=, 160 / 16 + 1);
-  g_assert_cmpint (run (&p, loaded, 40, NULL), ==, 3);
-  g_assert_cmpint (run (&p, quiet, 40, NULL), ==, 4);
+  g_assert_cmpint (run (&p, quiet, 400, &probes), ==, 4);
+  /* 2, 18, 50, 114, 178, ...: 1 + 1 + 1 + 1 + (400 - 114) / 64 */
+  g_assert_cmpint (probes, <=, 9);
+  /* the neighbour arrives: the slow call makes the next one a probe */
+  g_assert_cmpint (run (&p, loaded, 3, NULL), ==, 3);
+  probes = 0;
+  g_assert_cmpint (run (&p, loaded, 400, &probes), ==, 3);
+  g_assert_cmpint (probes, <=, 10);
+  /* it leaves: the next probe upwards finds it gone */
+  g_assert_cmpint (run (&p, quiet, 2 * 64 + 2, NULL), ==, 4);
   /* fixed: never moves, never probes */
   ct_thread_policy_init (&p, 2);
   probes = 0;
