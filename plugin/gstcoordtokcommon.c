@@ -75,6 +75,19 @@ gst_coordtok_open (GstElement * element, const char *path,
   return TRUE;
 }
 
+gchar *
+gst_coordtok_cpu_description (CtSession * session)
+{
+  if (ct_session_device (session) != CT_DEVICE_CPU)
+    return NULL;
+  gchar *blas = ct_cpu_blas_core (), *linear = ct_cpu_linear_describe ();
+  gchar *d = g_strdup_printf ("cpu kernels: %s, BLAS kernels: %s, linear layers: %s",
+      ct_cpu_kernels_name (), blas, linear);
+  g_free (blas);
+  g_free (linear);
+  return d;
+}
+
 void
 gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id)
 {

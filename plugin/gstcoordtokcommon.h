@@ -57,6 +57,11 @@ typedef struct {
 gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
     GstCoordTokCapsInfo *info, GError **error);
 
+/* What runs a CPU session, for the elements' INFO log: "cpu kernels:
+ * avx512, BLAS kernels: ..., linear layers: ..."; NULL for other devices.
+ * Free with g_free. */
+gchar *gst_coordtok_cpu_description (CtSession * session);
+
 /* The `cuda-device-id` property both elements share (-1 = the default). */
 #define GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID (-1)
 void gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id);

@@ -785,6 +785,10 @@ start (GstCoordTokDec * self)
       "%" G_GINT64_FORMAT " parameters) on device %s", ct_model_path (model),
       ct_model_id (model), c->T, c->W, c->H, c->default_slice,
       ct_model_n_params (model), ct_session_device_name (session));
+  gchar *cpu = gst_coordtok_cpu_description (session);
+  if (cpu)
+    GST_INFO_OBJECT (self, "%s", cpu);
+  g_free (cpu);
 
   GST_OBJECT_LOCK (self);
   self->model = model;

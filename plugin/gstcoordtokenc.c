@@ -690,6 +690,10 @@ start (GstCoordTokEnc * self)
       ct_model_path (model), ct_model_id (model), c->T, c->W, c->H, c->rxy,
       c->rxy, c->rt, c->rxy, c->channels, ct_model_n_params (model),
       ct_session_device_name (session), ct_tokens_dtype_name ((CtTokensDType) self->dtype));
+  gchar *cpu = gst_coordtok_cpu_description (session);
+  if (cpu)
+    GST_INFO_OBJECT (self, "%s", cpu);
+  g_free (cpu);
 
   GST_OBJECT_LOCK (self);
   self->model = model;
