@@ -81,9 +81,9 @@ unpatchify (CtCuContext *ctx, const void *q_ln, GError **error)
   gsize in = ct_cu_in_size (ctx);
   float *plane = ctx->z;
   for (int g = 0; g < 3; g++) {
-    int P1 = g == 0 ? c->qxy : c->qt, P2 = c->qxy;
-    int rows = g == 0 ? c->rxy : c->rt, cols = c->rxy;
-    int gr = rows / P1, gc = cols / P2, N = P1 * P2 * C;
+    CtQueryGrid q = ct_geom_query_grid (c->rxy, c->rt, c->qxy, c->qt, g);
+    int P1 = q.P1, P2 = q.P2, rows = q.rows, cols = q.cols, gr = q.gr, gc = q.gc;
+    int N = P1 * P2 * C;
     const CtCuLinear *p = &ctx->w->projector[g];
     if (!ct_cu_gemm (ctx, p, (const char *) q_ln + (gsize) row * D * in, D, gr * gc,
             ctx->proj_tmp, N, 0.0f, error))

@@ -161,6 +161,26 @@ ct_geom_patch_value_index (const CtPatchGeometry *g, size_t row, int k)
   return ct_geom_patch_run (g, row, ch, dt, dx) + (size_t) 3 * dy;
 }
 
+/* The projector's grid for plane p (0 xy, 1 yt, 2 xt; spec 4.8): the
+ * plane (rows, cols) is gr x gc query tokens, each projected to P1 x P2
+ * pixels; planes' tokens follow each other in the query sequence. */
+typedef struct {
+  int P1, P2, rows, cols, gr, gc;
+} CtQueryGrid;
+
+CT_GEOM_FN CtQueryGrid
+ct_geom_query_grid (int rxy, int rt, int qxy, int qt, int p)
+{
+  CtQueryGrid q;
+  q.P1 = p == 0 ? qxy : qt;
+  q.P2 = qxy;
+  q.rows = p == 0 ? rxy : rt;
+  q.cols = rxy;
+  q.gr = q.rows / q.P1;
+  q.gc = q.cols / q.P2;
+  return q;
+}
+
 /* Unpatchify (spec 4.8): a plane (gr P1, gc P2, C) from gr gc projected
  * tokens of P1 P2 C values each.  Offset in the tokens of pixel (x, y)'s
  * first channel. */

@@ -136,7 +136,8 @@ build_specs (CtModel *m, SpecList *l)
 
   static const char *pn[3] = { "xy", "yt", "xt" };
   for (int g = 0; g < 3; g++) {
-    int P1 = g == 0 ? c->qxy : c->qt, P2 = c->qxy;
+    CtQueryGrid qg = ct_geom_query_grid (c->rxy, c->rt, c->qxy, c->qt, g);
+    int P1 = qg.P1, P2 = qg.P2;
     spec_add (l, &w->plane_patch[g].w, 4, (gint64[]) { De, C, P1, P2 },
         "encoder.patch_embeds_%s.proj.weight", pn[g]);
     spec_add (l, &w->plane_patch[g].b, 1, (gint64[]) { De },
@@ -164,7 +165,8 @@ build_specs (CtModel *m, SpecList *l)
   }
   add_norm (l, &w->cross_norm, De, c->enc_cross_eps, "encoder.transformer.norm");
   for (int g = 0; g < 3; g++) {
-    int P1 = g == 0 ? c->qxy : c->qt, P2 = c->qxy;
+    CtQueryGrid qg = ct_geom_query_grid (c->rxy, c->rt, c->qxy, c->qt, g);
+    int P1 = qg.P1, P2 = qg.P2;
     add_linear (l, &w->projector[g], P1 * P2 * C, De, TRUE, P ("encoder.projectors_%s", pn[g]));
   }
 
@@ -319,8 +321,8 @@ compute_query_tokens (CtModel *m)
   int De = c->enc_dim, C = c->channels, row = 0;
   w->query_tokens = arena_take (m, (gint64) ct_config_n_query_tokens (c) * De);
   for (int g = 0; g < 3; g++) {
-    int P1 = g == 0 ? c->qxy : c->qt, P2 = c->qxy;
-    int rows = g == 0 ? c->rxy : c->rt, cols = c->rxy;
+    CtQueryGrid qg = ct_geom_query_grid (c->rxy, c->rt, c->qxy, c->qt, g);
+    int P1 = qg.P1, P2 = qg.P2, rows = qg.rows, cols = qg.cols;
     const float *plane = w->weight_tokens[g];
     const CtLinear *pe = &w->plane_patch[g];
     float *patch = g_new (float, pe->in);

@@ -78,9 +78,8 @@ unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
   int C = c->channels, D = c->enc_dim, row = 0;
   float *plane = z;
   for (int g = 0; g < 3; g++) {
-    int P1 = g == 0 ? c->qxy : c->qt, P2 = c->qxy;
-    int rows = g == 0 ? c->rxy : c->rt, cols = c->rxy;
-    int gr = rows / P1, gc = cols / P2;
+    CtQueryGrid qg = ct_geom_query_grid (c->rxy, c->rt, c->qxy, c->qt, g);
+    int P1 = qg.P1, P2 = qg.P2, rows = qg.rows, cols = qg.cols, gr = qg.gr, gc = qg.gc;
     ct_cpu_linear (&w->projector[g], q + (gsize) row * D, gr * gc, tmp, FALSE);
     for (int x = 0; x < rows; x++)
       for (int y = 0; y < cols; y++)
