@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/linear-packed.h"
 #include "cpu/kernels.h"
+#include "cpu/scratch.h"
 #include "config.h"
 
 #include <string.h>
@@ -30,9 +31,20 @@ char *ct_cpu_linear_describe (void) { return g_strdup ("OpenBLAS (built without 
 
 enum { F_ACCUMULATE = 1, F_BIAS = 2 };
 
+/* Every primitive runs with a scratchpad we pass (scratchpad mode "user"):
+ * Debian's oneDNN is built without DNNL_ENABLE_CONCURRENT_EXEC, so its own
+ * scratchpad is one buffer for the whole process, and sessions running in
+ * two threads at once corrupted each other's products (test-engine
+ * /session/concurrent failed 2 runs in 20 before this). */
+typedef struct {
+  dnnl_primitive_t prim;   /* NULL: oneDNN refused this shape: OpenBLAS */
+  dnnl_memory_desc_t scratch_md;
+  gsize scratch_bytes;
+} Exec;
+
 typedef struct {
   int M, flags;
-  dnnl_primitive_t prim;   /* NULL: oneDNN refused this shape: OpenBLAS */
+  Exec e;
 } Prim;
 
 typedef struct {
@@ -86,8 +98,48 @@ packed_enabled (void)
   return enabled;
 }
 
+/* Creates pd's primitive with what its scratchpad needs. */
+static Exec
+make_exec (dnnl_primitive_desc_t pd)
+{
+  Exec e = { NULL };
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+  if (smd) {
+    e.scratch_md = *smd;
+    e.scratch_bytes = dnnl_memory_desc_get_size (smd);
+  }
+  if (dnnl_primitive_create (&e.prim, pd) != dnnl_success)
+    e.prim = NULL;
+  return e;
+}
+
+/* Runs e with args (room for one more) and this thread's scratchpad. */
+static gboolean
+exec_run (const Exec *e, dnnl_stream_t stream, int n, dnnl_exec_arg_t *args)
+{
+  dnnl_memory_t sm = NULL;
+  if (e->scratch_bytes) {
+    void *buf = ct_cpu_scratch (CT_SCRATCH_DNNL, e->scratch_bytes);
+    if (dnnl_memory_create (&sm, &e->scratch_md, engine, buf) != dnnl_success)
+      return FALSE;
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, sm };
+  }
+  gboolean ok = dnnl_primitive_execute (e->prim, stream, n, args) == dnnl_success &&
+      dnnl_stream_wait (stream) == dnnl_success;
+  if (sm)
+    dnnl_memory_destroy (sm);
+  return ok;
+}
+
+static gboolean
+user_scratchpad (dnnl_primitive_attr_t *attr)
+{
+  return dnnl_primitive_attr_create (attr) == dnnl_success &&
+      dnnl_primitive_attr_set_scratchpad_mode (*attr, dnnl_scratchpad_mode_user) == dnnl_success;
+}
+
 /* y (M, out) = x (M, in) W^T [+ b] [+ y] with weights in layout wmd */
-static dnnl_primitive_t
+static Exec
 make_prim (int M, int out, int in, const dnnl_memory_desc_t *wmd, int flags,
     dnnl_memory_desc_t *chosen_wmd, const char **impl)
 {
@@ -96,14 +148,14 @@ make_prim (int M, int out, int in, const dnnl_memory_desc_t *wmd, int flags,
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
-  dnnl_primitive_t prim = NULL;
+  Exec e = { NULL };
   dnnl_matmul_desc_t desc;
   if (dnnl_memory_desc_init_by_tag (&src, 2, sd, dnnl_f32, dnnl_ab) != dnnl_success ||
       dnnl_memory_desc_init_by_tag (&dst, 2, dd, dnnl_f32, dnnl_ab) != dnnl_success ||
       dnnl_memory_desc_init_by_tag (&bias, 2, bd, dnnl_f32, dnnl_ab) != dnnl_success ||
       dnnl_matmul_desc_init (&desc, &src, wmd, (flags & F_BIAS) ? &bias : NULL, &dst)
           != dnnl_success ||
-      dnnl_primitive_attr_create (&attr) != dnnl_success)
+      !user_scratchpad (&attr))
     goto done;
   if (flags & F_ACCUMULATE) {
     if (dnnl_post_ops_create (&po) != dnnl_success ||
@@ -120,8 +172,7 @@ make_prim (int M, int out, int in, const dnnl_memory_desc_t *wmd, int flags,
     dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &s);
     *impl = s ? g_intern_string (s) : "?";
   }
-  if (dnnl_primitive_create (&prim, pd) != dnnl_success)
-    prim = NULL;
+  e = make_exec (pd);
 done:
   if (pd)
     dnnl_primitive_desc_destroy (pd);
@@ -129,7 +180,7 @@ done:
     dnnl_post_ops_destroy (po);
   if (attr)
     dnnl_primitive_attr_destroy (attr);
-  return prim;
+  return e;
 }
 
 /* Reorders W (out, in), row-major, into the layout oneDNN's matmul asks
@@ -142,15 +193,16 @@ pack (Packed *p)
   const char *impl = NULL;
   dnnl_memory_t src = NULL;
   dnnl_primitive_desc_t rpd = NULL;
-  dnnl_primitive_t reorder = NULL;
+  dnnl_primitive_attr_t rattr = NULL;
+  Exec reorder = { NULL };
   dnnl_stream_t stream = NULL;
   if (dnnl_memory_desc_init_by_tag (&plain, 2, wd, dnnl_f32, dnnl_ba) != dnnl_success ||
       dnnl_memory_desc_init_by_tag (&any, 2, wd, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
     return;
-  dnnl_primitive_t probe = make_prim (FORMAT_M, p->out, p->in, &any, 0, &p->packed_md, &impl);
-  if (!probe)
+  Exec probe = make_prim (FORMAT_M, p->out, p->in, &any, 0, &p->packed_md, &impl);
+  if (!probe.prim)
     return;
-  dnnl_primitive_destroy (probe);
+  dnnl_primitive_destroy (probe.prim);
   p->brgemm = impl && g_str_has_prefix (impl, "brg");
   static gboolean logged;
   if (!logged) {
@@ -160,14 +212,14 @@ pack (Packed *p)
   }
   if (dnnl_memory_create (&src, &plain, engine, (void *) p->w) != dnnl_success ||
       dnnl_memory_create (&p->packed, &p->packed_md, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-      dnnl_reorder_primitive_desc_create (&rpd, &plain, engine, &p->packed_md, engine, NULL)
+      !user_scratchpad (&rattr) ||
+      dnnl_reorder_primitive_desc_create (&rpd, &plain, engine, &p->packed_md, engine, rattr)
           != dnnl_success ||
-      dnnl_primitive_create (&reorder, rpd) != dnnl_success ||
+      !(reorder = make_exec (rpd)).prim ||
       dnnl_stream_create (&stream, engine, dnnl_stream_default_flags) != dnnl_success)
     goto done;
-  dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, src }, { DNNL_ARG_TO, p->packed } };
-  p->usable = dnnl_primitive_execute (reorder, stream, 2, args) == dnnl_success &&
-      dnnl_stream_wait (stream) == dnnl_success;
+  dnnl_exec_arg_t args[3] = { { DNNL_ARG_FROM, src }, { DNNL_ARG_TO, p->packed } };
+  p->usable = exec_run (&reorder, stream, 2, args);
 done:
   if (!p->usable && p->packed) {
     dnnl_memory_destroy (p->packed);
@@ -175,10 +227,12 @@ done:
   }
   if (stream)
     dnnl_stream_destroy (stream);
-  if (reorder)
-    dnnl_primitive_destroy (reorder);
+  if (reorder.prim)
+    dnnl_primitive_destroy (reorder.prim);
   if (rpd)
     dnnl_primitive_desc_destroy (rpd);
+  if (rattr)
+    dnnl_primitive_attr_destroy (rattr);
   if (src)
     dnnl_memory_destroy (src);
 }
@@ -225,7 +279,8 @@ ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
   if (M < 1 || !packed_enabled ())
     return FALSE;
   int flags = (accumulate ? F_ACCUMULATE : 0) | (lin->b ? F_BIAS : 0);
-  dnnl_primitive_t prim = NULL, temporary = NULL;
+  Exec exec = { NULL };
+  gboolean temporary = FALSE;
   dnnl_memory_t packed = NULL;
 
   g_mutex_lock (&lock);
@@ -237,17 +292,17 @@ ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
       if (p->prims[i].M == M && p->prims[i].flags == flags)
         break;
     if (i < p->n_prims) {
-      prim = p->prims[i].prim;
+      exec = p->prims[i].e;
     } else {
-      prim = make_prim (M, p->out, p->in, &p->packed_md, flags, NULL, NULL);
+      exec = make_prim (M, p->out, p->in, &p->packed_md, flags, NULL, NULL);
       if (p->n_prims < MAX_PRIMS)
-        p->prims[p->n_prims++] = (Prim) { M, flags, prim };
+        p->prims[p->n_prims++] = (Prim) { M, flags, exec };
       else
-        temporary = prim;   /* oneDNN's own primitive cache makes this cheap */
+        temporary = TRUE;   /* oneDNN's own primitive cache makes this cheap */
     }
   }
   g_mutex_unlock (&lock);
-  if (!prim)
+  if (!exec.prim)
     return FALSE;
 
   dnnl_stream_t stream = thread_stream ();
@@ -262,16 +317,15 @@ ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
       dnnl_memory_create (&ym, &dst_md, engine, y) == dnnl_success &&
       (!lin->b || dnnl_memory_create (&bm, &bias_md, engine, (void *) lin->b) == dnnl_success);
   if (ok) {
-    dnnl_exec_arg_t args[4] = { { DNNL_ARG_SRC, xm }, { DNNL_ARG_WEIGHTS, packed },
+    dnnl_exec_arg_t args[5] = { { DNNL_ARG_SRC, xm }, { DNNL_ARG_WEIGHTS, packed },
       { DNNL_ARG_DST, ym }, { DNNL_ARG_BIAS, bm } };
-    ok = dnnl_primitive_execute (prim, stream, lin->b ? 4 : 3, args) == dnnl_success &&
-        dnnl_stream_wait (stream) == dnnl_success;
+    ok = exec_run (&exec, stream, lin->b ? 4 : 3, args);
   }
   if (xm) dnnl_memory_destroy (xm);
   if (ym) dnnl_memory_destroy (ym);
   if (bm) dnnl_memory_destroy (bm);
   if (temporary)
-    dnnl_primitive_destroy (temporary);
+    dnnl_primitive_destroy (exec.prim);
   /* a failed execution has not touched y (oneDNN validates before it runs):
    * OpenBLAS computes it */
   return ok;
@@ -282,8 +336,8 @@ packed_free (gpointer data)
 {
   Packed *p = data;
   for (int i = 0; i < p->n_prims; i++)
-    if (p->prims[i].prim)
-      dnnl_primitive_destroy (p->prims[i].prim);
+    if (p->prims[i].e.prim)
+      dnnl_primitive_destroy (p->prims[i].e.prim);
   if (p->packed)
     dnnl_memory_destroy (p->packed);
   g_free (p);
@@ -321,9 +375,9 @@ ct_cpu_linear_describe (void)
   dnnl_dims_t wd = { 1024, 1024 };
   const char *impl = "?";
   if (dnnl_memory_desc_init_by_tag (&any, 2, wd, dnnl_f32, dnnl_format_tag_any) == dnnl_success) {
-    dnnl_primitive_t probe = make_prim (FORMAT_M, 1024, 1024, &any, 0, NULL, &impl);
-    if (probe)
-      dnnl_primitive_destroy (probe);
+    Exec probe = make_prim (FORMAT_M, 1024, 1024, &any, 0, NULL, &impl);
+    if (probe.prim)
+      dnnl_primitive_destroy (probe.prim);
   }
   if (mode == MODE_PACKED || g_str_has_prefix (impl, "brg"))
     return g_strdup_printf ("oneDNN packed (%s)", impl);

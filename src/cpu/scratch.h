@@ -14,6 +14,7 @@ typedef enum {
   CT_SCRATCH_ATTN_KT,
   CT_SCRATCH_ATTN_V,
   CT_SCRATCH_ATTN_BIAS,
+  CT_SCRATCH_DNNL,         /* a oneDNN primitive's scratchpad */
   CT_SCRATCH_N_SLOTS
 } CtScratchSlot;
 

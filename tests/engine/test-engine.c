@@ -246,6 +246,152 @@ test_model_shared (void)
   g_free (w);
 }
 
+/* one encode and whole-window decode of `video` on session s */
+typedef struct {
+  CtSession *s;
+  const float *video;
+  float *z, *out;
+  int reps;
+  gboolean same;            /* every repetition equalled ref_z/ref_out */
+  const float *ref_z, *ref_out;
+} Job;
+
+static void
+encode_decode (CtSession *s, const float *video, float *z, float *out)
+{
+  const CtConfig *c = ct_model_config (ct_session_model (s));
+  GError *err = NULL;
+  g_assert_true (ct_session_encode (s, video, c->T, z, NULL, &err));
+  g_assert_true (ct_session_rasterize (s, z, c->T, 0, out, &err));
+}
+
+static gpointer
+job_run (gpointer data)
+{
+  Job *j = data;
+  const CtConfig *c = ct_model_config (ct_session_model (j->s));
+  gsize zn = ct_config_token_floats (c), on = (gsize) c->T * c->H * c->W * 3;
+  j->same = TRUE;
+  for (int r = 0; r < j->reps; r++) {
+    encode_decode (j->s, j->video, j->z, j->out);
+    j->same = j->same && !memcmp (j->z, j->ref_z, zn * 4) && !memcmp (j->out, j->ref_out, on * 4);
+  }
+  return NULL;
+}
+
+static float *
+test_video (const CtConfig *c)
+{
+  gsize n = (gsize) c->T * c->H * c->W * 3;
+  float *v = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    v[i] = (float) ((i * 7919) % 255) / 127.5f - 1.0f;
+  return v;
+}
+
+/* Sessions of one model in two threads at once give exactly what one
+ * session gives alone: the per-model state they share (the packed linear
+ * weights, src/cpu/linear-packed.c) is built once and read safely. */
+static void
+test_sessions_concurrent (void)
+{
+  char *w = golden ("small-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  CtModel *m = ct_model_load_full (w, &o, NULL);
+  g_assert_nonnull (m);
+  const CtConfig *c = ct_model_config (m);
+  gsize zn = ct_config_token_floats (c), on = (gsize) c->T * c->H * c->W * 3;
+  float *video = test_video (c);
+  float *ref_z = g_new (float, zn), *ref_out = g_new (float, on);
+  CtSession *s[2];
+  for (int i = 0; i < 2; i++) {
+    s[i] = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
+    g_assert_nonnull (s[i]);
+    ct_session_set_threads (s[i], 2);
+  }
+  encode_decode (s[0], video, ref_z, ref_out);
+  Job jobs[2];
+  GThread *t[2];
+  for (int i = 0; i < 2; i++) {
+    jobs[i] = (Job) { s[i], video, g_new (float, zn), g_new (float, on), 3, FALSE,
+      ref_z, ref_out };
+    t[i] = g_thread_new ("session", job_run, &jobs[i]);
+  }
+  for (int i = 0; i < 2; i++) {
+    g_thread_join (t[i]);
+    g_assert_true (jobs[i].same);
+    g_free (jobs[i].z);
+    g_free (jobs[i].out);
+    ct_session_free (s[i]);
+  }
+  g_free (ref_z);
+  g_free (ref_out);
+  g_free (video);
+  ct_model_unref (m);
+  g_free (w);
+}
+
+/* Models freed and others built at the same addresses: nothing of one
+ * (packed weights are keyed by address) leaks into the next.  References
+ * for two random models are taken while both are alive (at different
+ * addresses); then each is built again, alone, in turn, and must match. */
+static CtModel *
+random_model (const CtConfig *c, guint64 seed, CtSession **s)
+{
+  CtModel *m = ct_model_new_random (c, seed, NULL);
+  g_assert_nonnull (m);
+  *s = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
+  g_assert_nonnull (*s);
+  ct_session_set_threads (*s, 2);
+  return m;
+}
+
+static void
+test_models_in_turn (void)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  CtModel *tiny = ct_model_load_full (w, &o, NULL);
+  g_assert_nonnull (tiny);
+  CtConfig c = *ct_model_config (tiny);
+  ct_model_unref (tiny);
+  gsize zn = ct_config_token_floats (&c), on = (gsize) c.T * c.H * c.W * 3;
+  float *video = test_video (&c), *z = g_new (float, zn), *out = g_new (float, on);
+  float *ref_z[2], *ref_out[2];
+  CtSession *s[2];
+  CtModel *m[2];
+  for (int i = 0; i < 2; i++)
+    m[i] = random_model (&c, 1 + i, &s[i]);
+  for (int i = 0; i < 2; i++) {
+    ref_z[i] = g_new (float, zn);
+    ref_out[i] = g_new (float, on);
+    encode_decode (s[i], video, ref_z[i], ref_out[i]);
+  }
+  for (int i = 0; i < 2; i++) {
+    ct_session_free (s[i]);
+    ct_model_unref (m[i]);
+  }
+  g_assert_true (memcmp (ref_z[0], ref_z[1], zn * 4) != 0);
+  for (int k = 0; k < 6; k++) {
+    int i = k % 2;
+    CtSession *si;
+    CtModel *mi = random_model (&c, 1 + i, &si);
+    encode_decode (si, video, z, out);
+    g_assert_true (memcmp (z, ref_z[i], zn * 4) == 0);
+    g_assert_true (memcmp (out, ref_out[i], on * 4) == 0);
+    ct_session_free (si);
+    ct_model_unref (mi);
+  }
+  for (int i = 0; i < 2; i++) {
+    g_free (ref_z[i]);
+    g_free (ref_out[i]);
+  }
+  g_free (z);
+  g_free (out);
+  g_free (video);
+  g_free (w);
+}
+
 static void
 test_session_arguments (void)
 {
@@ -432,6 +578,8 @@ main (int argc, char **argv)
   g_test_add_func ("/model/validation", test_model_validation);
   g_test_add_func ("/model/shared", test_model_shared);
   g_test_add_func ("/session/arguments", test_session_arguments);
+  g_test_add_func ("/session/concurrent", test_sessions_concurrent);
+  g_test_add_func ("/model/in-turn", test_models_in_turn);
   g_test_add_func ("/session/rasterize-range", test_rasterize_range);
   g_test_add_func ("/session/rasterize-region", test_rasterize_region);
   g_test_add_func ("/half/conversions", test_half_conversions);
