@@ -120,6 +120,11 @@ typedef enum {
 
 typedef struct _CtSession CtSession;
 
+/* Parses a device name as every front end spells it: "auto", "cpu", "cuda"
+ * or "cuda:N" (CUDA device N, 0 to 1023; *index is N, else -1).  FALSE for
+ * anything else. */
+gboolean ct_device_parse (const char *s, CtDevice *device, int *index);
+
 /* Creates a session; AUTO picks CUDA when a device is usable, else CPU.
  * Not thread-safe: one session per thread/element. */
 CtSession *ct_session_new (CtModel *m, CtDevice device, CtPrecision precision,

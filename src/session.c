@@ -11,6 +11,22 @@
 #include <string.h>
 
 
+gboolean
+ct_device_parse (const char *s, CtDevice *d, int *index)
+{
+  guint64 n = 0;
+  *index = -1;
+  if (!g_strcmp0 (s, "auto")) *d = CT_DEVICE_AUTO;
+  else if (!g_strcmp0 (s, "cpu")) *d = CT_DEVICE_CPU;
+  else if (!g_strcmp0 (s, "cuda")) *d = CT_DEVICE_CUDA;
+  else if (s && g_str_has_prefix (s, "cuda:") &&
+      g_ascii_string_to_unsigned (s + 5, 10, 0, 1023, &n, NULL)) {
+    *d = CT_DEVICE_CUDA;
+    *index = (int) n;
+  } else return FALSE;
+  return TRUE;
+}
+
 CtSession *
 ct_session_new (CtModel *m, CtDevice device, CtPrecision precision, GError **error)
 {

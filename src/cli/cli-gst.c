@@ -16,7 +16,7 @@ ct_cli_element_options_check (const char *cmd, const CtCliElementOptions *o)
 {
   CtDevice d;
   int index;
-  if (o->device && !ct_cli_parse_device (o->device, &d, &index)) {
+  if (o->device && !ct_device_parse (o->device, &d, &index)) {
     fprintf (stderr, "coordtok %s: unknown device '%s' (auto, cpu, cuda or cuda:N)\n", cmd,
         o->device);
     return FALSE;
@@ -35,7 +35,7 @@ ct_cli_element_options_apply (const CtCliElementOptions *o, GstElement *e)
     g_object_set (e, "model", o->model, NULL);
   CtDevice d;
   int index;
-  if (o->device && ct_cli_parse_device (o->device, &d, &index))
+  if (o->device && ct_device_parse (o->device, &d, &index))
     g_object_set (e, "device", (gint) d, "cuda-device-id", index, NULL);
   g_object_set (e, "threads", (guint) o->threads, NULL);
 }

@@ -20,8 +20,6 @@ int ct_cli_parse_args (const char *cmd, const char *params, GOptionEntry *entrie
     int *argc, char ***argv, int min_args, int max_args, const char *args_msg);
 void ct_cli_print_version (void);
 
-/* Parses a device name (auto, cpu, cuda, cuda:N); index: N, else -1. */
-gboolean ct_cli_parse_device (const char *s, CtDevice *d, int *index);
 gboolean ct_cli_parse_precision (const char *s, CtPrecision *p);
 void ct_cli_print_config (const CtConfig *c);
 #endif

@@ -136,7 +136,7 @@ ct_cmd_bench (int argc, char **argv)
   CtDevice dev = CT_DEVICE_AUTO;
   int dev_index = -1;
   CtPrecision prec = CT_PRECISION_FP32;
-  if ((device_s && !ct_cli_parse_device (device_s, &dev, &dev_index)) ||
+  if ((device_s && !ct_device_parse (device_s, &dev, &dev_index)) ||
       (prec_s && !ct_cli_parse_precision (prec_s, &prec)) || runs < 1) {
     fprintf (stderr, "coordtok bench: bad --device, --precision or --runs\n");
     return 2;

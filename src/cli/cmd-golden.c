@@ -250,7 +250,7 @@ ct_cmd_golden (int argc, char **argv)
   CtDevice dev = CT_DEVICE_CPU;
   int dev_index = -1;
   CtPrecision prec = CT_PRECISION_FP32;
-  if ((device_s && !ct_cli_parse_device (device_s, &dev, &dev_index)) ||
+  if ((device_s && !ct_device_parse (device_s, &dev, &dev_index)) ||
       (prec_s && !ct_cli_parse_precision (prec_s, &prec))) {
     fprintf (stderr, "coordtok golden: bad --device or --precision\n");
     return 2;

@@ -165,7 +165,7 @@ ct_cmd_reconstruct (int argc, char **argv)
   CtDevice dev = CT_DEVICE_AUTO;
   int dev_index = -1;
   if (eo.device)
-    ct_cli_parse_device (eo.device, &dev, &dev_index);
+    ct_device_parse (eo.device, &dev, &dev_index);
   status = 1;
   /* GStreamer reads the input; the engine itself does the rest */
   if (!ct_cli_gst_init ("reconstruct", FALSE))

@@ -49,22 +49,6 @@ main (int argc, char **argv)
 }
 
 gboolean
-ct_cli_parse_device (const char *s, CtDevice *d, int *index)
-{
-  guint64 n = 0;
-  *index = -1;
-  if (!g_strcmp0 (s, "auto")) *d = CT_DEVICE_AUTO;
-  else if (!g_strcmp0 (s, "cpu")) *d = CT_DEVICE_CPU;
-  else if (!g_strcmp0 (s, "cuda")) *d = CT_DEVICE_CUDA;
-  else if (s && g_str_has_prefix (s, "cuda:") &&
-      g_ascii_string_to_unsigned (s + 5, 10, 0, 1023, &n, NULL)) {
-    *d = CT_DEVICE_CUDA;
-    *index = (int) n;
-  } else return FALSE;
-  return TRUE;
-}
-
-gboolean
 ct_cli_parse_precision (const char *s, CtPrecision *p)
 {
   if (!g_strcmp0 (s, "fp32")) *p = CT_PRECISION_FP32;

@@ -183,6 +183,23 @@ done:
   return e;
 }
 
+static void
+stream_free (gpointer s)
+{
+  dnnl_stream_destroy (s);
+}
+
+/* one stream per calling thread (a stream is not shared between threads) */
+static dnnl_stream_t
+thread_stream (void)
+{
+  static GPrivate key = G_PRIVATE_INIT (stream_free);
+  dnnl_stream_t s = g_private_get (&key);
+  if (!s && dnnl_stream_create (&s, engine, dnnl_stream_default_flags) == dnnl_success)
+    g_private_set (&key, s);
+  return s;
+}
+
 /* Reorders W (out, in), row-major, into the layout oneDNN's matmul asks
  * for.  Called under the lock, once per layer. */
 static void
@@ -195,8 +212,9 @@ pack (Packed *p)
   dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_attr_t rattr = NULL;
   Exec reorder = { NULL };
-  dnnl_stream_t stream = NULL;
-  if (dnnl_memory_desc_init_by_tag (&plain, 2, wd, dnnl_f32, dnnl_ba) != dnnl_success ||
+  dnnl_stream_t stream = thread_stream ();
+  if (!stream ||
+      dnnl_memory_desc_init_by_tag (&plain, 2, wd, dnnl_f32, dnnl_ba) != dnnl_success ||
       dnnl_memory_desc_init_by_tag (&any, 2, wd, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
     return;
   Exec probe = make_prim (FORMAT_M, p->out, p->in, &any, 0, &p->packed_md, &impl);
@@ -215,8 +233,7 @@ pack (Packed *p)
       !user_scratchpad (&rattr) ||
       dnnl_reorder_primitive_desc_create (&rpd, &plain, engine, &p->packed_md, engine, rattr)
           != dnnl_success ||
-      !(reorder = make_exec (rpd)).prim ||
-      dnnl_stream_create (&stream, engine, dnnl_stream_default_flags) != dnnl_success)
+      !(reorder = make_exec (rpd)).prim)
     goto done;
   dnnl_exec_arg_t args[3] = { { DNNL_ARG_FROM, src }, { DNNL_ARG_TO, p->packed } };
   p->usable = exec_run (&reorder, stream, 2, args);
@@ -225,8 +242,6 @@ done:
     dnnl_memory_destroy (p->packed);
     p->packed = NULL;
   }
-  if (stream)
-    dnnl_stream_destroy (stream);
   if (reorder.prim)
     dnnl_primitive_destroy (reorder.prim);
   if (rpd)
@@ -253,23 +268,6 @@ lookup (const CtLinear *lin)
   pack (p);
   g_hash_table_insert (table, (gpointer) lin->w, g_slist_prepend (list, p));
   return p;
-}
-
-static void
-stream_free (gpointer s)
-{
-  dnnl_stream_destroy (s);
-}
-
-/* one stream per calling thread (a stream is not shared between threads) */
-static dnnl_stream_t
-thread_stream (void)
-{
-  static GPrivate key = G_PRIVATE_INIT (stream_free);
-  dnnl_stream_t s = g_private_get (&key);
-  if (!s && dnnl_stream_create (&s, engine, dnnl_stream_default_flags) == dnnl_success)
-    g_private_set (&key, s);
-  return s;
 }
 
 gboolean

@@ -12,7 +12,6 @@
 #include <coordtok/coordtok.h>
 #include <coordtok/tokens.h>
 
-#include <stdlib.h>
 #include <string.h>
 
 /* Engine errors: CoordTokError (a ValueError) for bad input and formats,
@@ -62,19 +61,8 @@ model_init (ModelObject *self, PyObject *args, PyObject *kw)
   if (!PyArg_ParseTupleAndKeywords (args, kw, "|zsi", names, &path, &device, &threads))
     return -1;
   CtDevice dev;
-  int device_index = -1;
-  char *end = NULL;
-  if (!strcmp (device, "auto"))
-    dev = CT_DEVICE_AUTO;
-  else if (!strcmp (device, "cpu"))
-    dev = CT_DEVICE_CPU;
-  else if (!strcmp (device, "cuda"))
-    dev = CT_DEVICE_CUDA;
-  else if (!strncmp (device, "cuda:", 5) && g_ascii_isdigit (device[5]) &&
-      (device_index = (int) strtol (device + 5, &end, 10), *end == '\0') &&
-      device_index < 1024)
-    dev = CT_DEVICE_CUDA;    /* "cuda:N", as PyTorch names devices */
-  else {
+  int device_index;
+  if (!ct_device_parse (device, &dev, &device_index)) {
     PyErr_Format (PyExc_ValueError, "device '%s': must be 'auto', 'cpu', 'cuda' or "
         "'cuda:N'", device);
     return -1;

@@ -289,6 +289,16 @@ test_video (const CtConfig *c)
   return v;
 }
 
+/* a CPU session on m with a fixed two threads (bit-reproducible) */
+static CtSession *
+cpu_session (CtModel *m)
+{
+  CtSession *s = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
+  g_assert_nonnull (s);
+  ct_session_set_threads (s, 2);
+  return s;
+}
+
 /* Sessions of one model in two threads at once give exactly what one
  * session gives alone: the per-model state they share (the packed linear
  * weights, src/cpu/linear-packed.c) is built once and read safely. */
@@ -304,11 +314,8 @@ test_sessions_concurrent (void)
   float *video = test_video (c);
   float *ref_z = g_new (float, zn), *ref_out = g_new (float, on);
   CtSession *s[2];
-  for (int i = 0; i < 2; i++) {
-    s[i] = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
-    g_assert_nonnull (s[i]);
-    ct_session_set_threads (s[i], 2);
-  }
+  for (int i = 0; i < 2; i++)
+    s[i] = cpu_session (m);
   encode_decode (s[0], video, ref_z, ref_out);
   Job jobs[2];
   GThread *t[2];
@@ -340,9 +347,7 @@ random_model (const CtConfig *c, guint64 seed, CtSession **s)
 {
   CtModel *m = ct_model_new_random (c, seed, NULL);
   g_assert_nonnull (m);
-  *s = ct_session_new (m, CT_DEVICE_CPU, CT_PRECISION_FP32, NULL);
-  g_assert_nonnull (*s);
-  ct_session_set_threads (*s, 2);
+  *s = cpu_session (m);
   return m;
 }
 
