@@ -874,8 +874,8 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "CoordTok weight file (safetensors). NULL or empty: the default model "
-          "(src/models/coordtok-default.safetensors in the build tree, "
-          "$datadir/coordtok after install, $COORDTOK_MODEL_DIR first). "
+          "(linked into libcoordtok; a coordtok-default.safetensors in "
+          "$COORDTOK_MODEL_DIR or $datadir/coordtok replaces it). "
           "A file used by several elements is loaded once and shared. "
           "Changeable only in the NULL state",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));

@@ -90,9 +90,10 @@ CtModel *ct_model_load_full (const char *path, const CtLoadOptions *opts,
     GError **error);
 /* Path NULL or "" loads the embedded default model. */
 CtModel *ct_model_load_default (GError **error);
-/* Where the default model file is looked up ($COORDTOK_MODEL_DIR first,
- * then $datadir/coordtok of the install; uninstalled, `meson devenv` and
- * the tests set the variable); NULL if none. */
+/* The default model file that replaces the embedded one, if any
+ * ($COORDTOK_MODEL_DIR first, then $datadir/coordtok of the install); NULL
+ * if none (ct_model_load_default then loads the copy linked into the
+ * library). */
 char *ct_default_model_path (void);
 /* Random weights of any size (benchmarks); not cached. */
 CtModel *ct_model_new_random (const CtConfig *config, guint64 seed, GError **error);

@@ -16,32 +16,53 @@ cache_key (const char *canon, const CtLoadOptions *o)
   return g_strdup_printf ("%s|%d|%d", canon, o ? o->enc_heads : 0, o ? o->dec_heads : 0);
 }
 
-CtModel *
-ct_model_load_full (const char *path, const CtLoadOptions *opts, GError **error)
+/* The cached model under `key`, or what load() gives, cached.  Loading
+ * happens under the lock so two elements starting together load a model
+ * once; loads are rare.  Takes `key`. */
+static CtModel *
+cache_get_or_load (char *key, CtModel *(*load) (const void *what,
+        const CtLoadOptions *opts, GError **error), const void *what,
+    const CtLoadOptions *opts, GError **error)
 {
-  if (!path || !*path)
-    return ct_model_load_default (error);
-  char *canon = g_canonicalize_filename (path, NULL);
-  char *key = cache_key (canon, opts);
-  CtModel *m;
-
-  /* Loading happens under the lock so two elements starting together load
-   * a file once; loads are rare. */
   g_mutex_lock (&cache_lock);
   if (!cache)
     cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  m = g_hash_table_lookup (cache, key);
+  CtModel *m = g_hash_table_lookup (cache, key);
   if (m) {
     g_atomic_int_inc (ct_model_refcount_ptr (m));
     g_free (key);
   } else {
-    m = ct_model_load_uncached (canon, opts, error);
+    m = load (what, opts, error);
     if (m)
       g_hash_table_insert (cache, key, m);
     else
       g_free (key);
   }
   g_mutex_unlock (&cache_lock);
+  return m;
+}
+
+static CtModel *
+load_file (const void *canon, const CtLoadOptions *opts, GError **error)
+{
+  return ct_model_load_uncached (canon, opts, error);
+}
+
+static CtModel *
+load_embedded (const void *unused, const CtLoadOptions *opts, GError **error)
+{
+  gsize size;
+  const guint8 *data = ct_embedded_model (&size);
+  return ct_model_load_memory_named (data, size, CT_EMBEDDED_MODEL_NAME, opts, error);
+}
+
+CtModel *
+ct_model_load_full (const char *path, const CtLoadOptions *opts, GError **error)
+{
+  if (!path || !*path)
+    return ct_model_load_default (error);
+  char *canon = g_canonicalize_filename (path, NULL);
+  CtModel *m = cache_get_or_load (cache_key (canon, opts), load_file, canon, opts, error);
   g_free (canon);
   return m;
 }
@@ -90,17 +111,18 @@ ct_default_model_path (void)
   return NULL;
 }
 
+/* A default model file in $COORDTOK_MODEL_DIR or the install's data dir
+ * wins (a user may replace it); otherwise the copy linked into the library,
+ * which every build has, installed or not. */
 CtModel *
 ct_model_load_default (GError **error)
 {
   char *p = ct_default_model_path ();
-  if (!p) {
-    g_set_error (error, CT_ERROR, CT_ERROR_IO,
-        "default model '%s' not found (looked in $COORDTOK_MODEL_DIR, %s)",
-        DEFAULT_MODEL_FILE, CT_MODEL_DIR);
-    return NULL;
+  if (p) {
+    CtModel *m = ct_model_load_full (p, NULL, error);
+    g_free (p);
+    return m;
   }
-  CtModel *m = ct_model_load_full (p, NULL, error);
-  g_free (p);
-  return m;
+  return cache_get_or_load (cache_key (CT_EMBEDDED_MODEL_NAME, NULL), load_embedded, NULL,
+      NULL, error);
 }

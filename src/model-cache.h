@@ -13,6 +13,13 @@ gboolean ct_model_cache_release (CtModel *m);
  * and tests): every check of ct_model_load, without a file. */
 CtModel *ct_model_load_memory (const guint8 *data, gsize size,
     const CtLoadOptions *opts, GError **error);
+/* The same, naming the model `name` (its ct_model_path and messages). */
+CtModel *ct_model_load_memory_named (const guint8 *data, gsize size,
+    const char *name, const CtLoadOptions *opts, GError **error);
+/* The default model linked into the library (embedded-model.c). */
+const guint8 *ct_embedded_model (gsize *size);
+/* What ct_model_path says of the embedded default model. */
+#define CT_EMBEDDED_MODEL_NAME "(embedded default model)"
 gint *ct_model_refcount_ptr (CtModel *m);
 /* Called by the cache to hand out backend-specific shared data (CUDA
  * weights uploaded once per model and device). */

@@ -395,6 +395,20 @@ ct_model_load_memory (const guint8 *data, gsize size, const CtLoadOptions *opts,
   return m;
 }
 
+CtModel *
+ct_model_load_memory_named (const guint8 *data, gsize size, const char *name,
+    const CtLoadOptions *opts, GError **error)
+{
+  CtSafetensors *st = ct_safetensors_open_memory (data, size, error);
+  if (!st)
+    return NULL;
+  CtModel *m = load_from (st, name, opts, error);
+  if (m)
+    m->path = g_strdup (name);
+  ct_safetensors_close (st);
+  return m;
+}
+
 /* Validates and loads the weights of an open file; `path` names it in
  * messages.  The caller keeps (and closes) st. */
 static CtModel *

@@ -57,7 +57,8 @@ echo "original (scaled, I420 y4m): $raw bytes; tokens: $tok bytes"
 if cmp -s "$OUT/reconstructed.rgb" "$OUT/reconstructed-from-file.rgb"; then
   echo "live and file-decoded reconstructions are identical"
 else
-  echo "WARNING: live and file-decoded reconstructions differ" >&2
+  echo "ERROR: live and file-decoded reconstructions differ" >&2
+  exit 1
 fi
 /usr/bin/python3 "$ROOT/src/tools/rgb_psnr.py" "$OUT/original.rgb" "$OUT/reconstructed.rgb" "$W" "$H" || true
 echo "outputs in $OUT:"

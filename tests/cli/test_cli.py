@@ -56,6 +56,23 @@ check(["info", os.path.join(golden, "weights.safetensors")], 1, "attention heads
 check(["info", os.path.join(golden, "weights.safetensors")], 0, "heads=4",
       env={"COORDTOK_ENC_HEADS": "4", "COORDTOK_DEC_HEADS": "4"})
 check(["info"], 0, "id ")
+# Without $COORDTOK_MODEL_DIR and from another directory (a fresh clone's
+# build, uninstalled): the default model is the one linked into the library,
+# and it is the shipped file, same id.
+shipped = os.path.join(os.path.dirname(os.path.dirname(data)), "src", "models",
+                       "coordtok-default.safetensors")
+def model_id(args, env):
+    p = subprocess.run([coordtok, "info"] + args, capture_output=True, text=True, env=env,
+                       cwd="/")
+    ids = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("id ")]
+    return p.returncode, ids[0] if ids else p.stdout + p.stderr
+bare = {k: v for k, v in os.environ.items() if k != "COORDTOK_MODEL_DIR"}
+rc_e, id_e = model_id([], bare)
+rc_f, id_f = model_id([shipped], bare)
+ok = rc_e == 0 and rc_f == 0 and id_e == id_f
+print(("ok  " if ok else "FAIL") + f" embedded default model without COORDTOK_MODEL_DIR: "
+      f"{rc_e} {id_e!r}, shipped file {rc_f} {id_f!r}")
+failures += 0 if ok else 1
 # convert: the golden tiny model has 4 heads, which the shapes do not say
 import tempfile
 with tempfile.TemporaryDirectory() as tmp:
