@@ -211,10 +211,18 @@ gboolean ct_tile_grid_init (CtTileGrid *g, const CtConfig *c, int width,
     int height, GError **error);
 int ct_tile_grid_n_tiles (const CtTileGrid *g);
 /* Tile `tile` of an RGB8 window (frame f's row y at rgb + f*frame_stride +
- * y*stride) into model space (T, H, W, 3), frames >= n_frames padded. */
+ * y*stride) into model space (T, H, W, 3): frames up to
+ * ct_window_encoded_frames (c, n_frames) repeat the last real one, the rest
+ * are padded (-3.0, as the spec's loader pads). */
 void ct_tile_gather_rgb8 (const CtConfig *c, const CtTileGrid *g, int tile,
     const guint8 *rgb, gsize stride, gsize frame_stride, int n_frames,
     float *video);
+/* How many frames a window of n_frames real ones is encoded with: n_frames
+ * rounded up to the encoder's temporal patch (enc_pt), at most T.  The spec
+ * pads with -3.0 and masks every patch that is not whole, so a tail of 1 to
+ * pt-1 frames was encoded from padding alone and decoded to garbage; filled
+ * with copies of its last frame, its patch is seen (docs/engine.md). */
+int ct_window_encoded_frames (const CtConfig *c, int n_frames);
 /* Encodes a window of n_frames RGB8 frames of any size: every tile, as one
  * batch (all tiles through each layer together, in batches bounded to
  * about 512 MiB of workspace).  z: n_tiles * ct_config_token_floats. */

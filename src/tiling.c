@@ -59,7 +59,19 @@ ct_tile_gather_rgb8 (const CtConfig *c, const CtTileGrid *g, int tile,
         memcpy (d + 3 * x, d + 3 * (inside - 1), 3 * sizeof (float));
     }
   }
-  ct_pad_window (c, video, n_frames);
+  /* A short tail fills its last temporal patch with its own last frame
+   * (ct_window_encoded_frames says why) */
+  int n_enc = ct_window_encoded_frames (c, n_frames);
+  for (int f = n_frames; f < n_enc; f++)
+    memcpy (video + f * frame, video + (gsize) (n_frames - 1) * frame, frame * sizeof (float));
+  ct_pad_window (c, video, n_enc);
+}
+
+int
+ct_window_encoded_frames (const CtConfig *c, int n_frames)
+{
+  int pt = c->enc_pt;
+  return MIN (c->T, (n_frames + pt - 1) / pt * pt);
 }
 
 typedef struct {
@@ -97,6 +109,6 @@ ct_session_encode_rgb8 (CtSession *s, const guint8 *rgb, int width, int height,
   }
   Rgb8Source src = { c, &g, rgb, stride, frame_stride, n_frames };
   CtTileSource ts = { rgb8_tile, &src };
-  return ct_session_encode_source (s, &ts, ct_tile_grid_n_tiles (&g), n_frames,
-      z, error);
+  return ct_session_encode_source (s, &ts, ct_tile_grid_n_tiles (&g),
+      ct_window_encoded_frames (c, n_frames), z, error);
 }

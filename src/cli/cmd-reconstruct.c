@@ -32,7 +32,7 @@ typedef struct {
   FILE *out;
   gsize fbytes;
   guint8 *frames, *rec;
-  float *video, *z, *dec;
+  float *z, *dec;
   double sse_all;
   gint64 total;
   int window;
@@ -43,11 +43,10 @@ run_window (Recon *r, int n, GError **err)
 {
   const CtConfig *c = r->c;
   gsize fbytes = r->fbytes;
-  for (int f = 0; f < n; f++)
-    ct_rgb8_to_model (r->frames + f * fbytes, c->W, c->H, c->W * 3, r->video + f * fbytes);
-  ct_pad_window (c, r->video, n);
   gint64 t0 = g_get_monotonic_time ();
-  if (!ct_session_encode (r->s, r->video, n, r->z, NULL, err))
+  /* as the elements and the Python module encode (a short tail included) */
+  if (!ct_session_encode_rgb8 (r->s, r->frames, c->W, c->H, (gsize) c->W * 3, fbytes, n,
+          r->z, err))
     return FALSE;
   gint64 t1 = g_get_monotonic_time ();
   if (!ct_session_rasterize (r->s, r->z, n, r->slice, r->dec, err))
@@ -216,7 +215,6 @@ ct_cmd_reconstruct (int argc, char **argv)
   r.fbytes = (gsize) r.c->H * r.c->W * 3;
   r.frames = g_malloc (r.fbytes * r.c->T);
   r.rec = g_malloc (r.fbytes * r.c->T);
-  r.video = g_new (float, r.fbytes * r.c->T);
   r.dec = g_new (float, r.fbytes * r.c->T);
   r.z = g_new (float, ct_config_token_floats (r.c));
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
@@ -257,7 +255,7 @@ done:
     gst_object_unref (pipeline);
   ct_input_free (in);
   g_clear_error (&err);
-  g_free (r.frames); g_free (r.rec); g_free (r.video); g_free (r.z); g_free (r.dec);
+  g_free (r.frames); g_free (r.rec); g_free (r.z); g_free (r.dec);
   ct_session_free (r.s);
   ct_model_unref (m);
   g_free (tmp);
