@@ -61,8 +61,21 @@ cuda_probe (int device_index, GError **error)
   int n = 0;
   cudaError_t e = cudaGetDeviceCount (&n);
   if (e != cudaSuccess) {
-    g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "cudaGetDeviceCount: %s (%s)",
-        cudaGetErrorString (e), cudaGetErrorName (e));
+    /* Without any driver the runtime says "driver version is insufficient":
+     * name what is missing instead. */
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion (&driver);
+    cudaRuntimeGetVersion (&runtime);
+    if (driver == 0)
+      g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "no NVIDIA driver on this machine "
+          "(libcuda.so.1 not found): CUDA needs one; device=auto or device=cpu runs on the CPU");
+    else if (e == cudaErrorInsufficientDriver)
+      g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "the NVIDIA driver supports CUDA %d.%d, "
+          "this build needs %d.%d: update the driver, or use device=cpu", driver / 1000,
+          driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+    else
+      g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "cudaGetDeviceCount: %s (%s)",
+          cudaGetErrorString (e), cudaGetErrorName (e));
     return FALSE;
   }
   if (n < 1) {

@@ -59,12 +59,28 @@ find (const guint8 *d, gsize n)
   return -1;
 }
 
+/* Text: the first bytes (up to 64) are printable ASCII, whitespace or
+ * UTF-8 lead/continuation bytes.  A safetensors file never looks so: its
+ * 8-byte header length has zero high bytes. */
+static gboolean
+looks_like_text (const guint8 *d, gsize n)
+{
+  gsize m = MIN (n, 64);
+  for (gsize i = 0; i < m; i++)
+    if (!(d[i] >= 0x20 && d[i] != 0x7f) && d[i] != '\t' && d[i] != '\n' && d[i] != '\r')
+      return FALSE;
+  return TRUE;
+}
+
 const char *
 ct_file_kind_advice (const guint8 *d, gsize n)
 {
   if (!d || n == 0)
     return "the file is empty";
   int i = find (d, n);
+  if (i < 0 && looks_like_text (d, n))
+    return "it is a text file, not a weight file (weights are .safetensors files; "
+        "'coordtok convert' makes one from an official .pth checkpoint)";
   return i < 0 ? NULL : kinds[i].weights_advice;
 }
 
@@ -82,6 +98,11 @@ ct_file_kind (const guint8 *d, gsize n, const char **name)
       if (name)
         *name = "a safetensors weight file";
       return CT_FILE_KIND_WEIGHTS;
+    }
+    if (looks_like_text (d, n)) {
+      if (name)
+        *name = "a text file";
+      return CT_FILE_KIND_OTHER;
     }
     return CT_FILE_KIND_UNKNOWN;
   }

@@ -14,18 +14,21 @@
 
 #include <string.h>
 
-/* Engine errors: CoordTokError (a ValueError) for bad input and formats,
- * OSError for files that cannot be read, RuntimeError for devices. */
-static PyObject *CoordTokError;
+/* One family, each also the builtin a Python user would catch:
+ * CoordTokError (base) > InvalidInputError (ValueError: malformed input, a
+ * mismatched model, a refused argument), FileAccessError (OSError: a file
+ * that cannot be read or written), DeviceError (RuntimeError: a backend
+ * that is missing or failed). */
+static PyObject *CoordTokError, *InvalidInputError, *FileAccessError, *DeviceError;
 
 static PyObject *
 raise_gerror (GError *err)
 {
-  PyObject *type = CoordTokError;
+  PyObject *type = InvalidInputError;
   if (err->domain == CT_ERROR && err->code == CT_ERROR_IO)
-    type = PyExc_OSError;
+    type = FileAccessError;
   else if (err->domain == CT_ERROR && err->code == CT_ERROR_DEVICE)
-    type = PyExc_RuntimeError;
+    type = DeviceError;
   PyErr_SetString (type, err->message);
   g_error_free (err);
   return NULL;
@@ -63,12 +66,12 @@ model_init (ModelObject *self, PyObject *args, PyObject *kw)
   CtDevice dev;
   int device_index;
   if (!ct_device_parse (device, &dev, &device_index)) {
-    PyErr_Format (PyExc_ValueError, "device '%s': must be 'auto', 'cpu', 'cuda' or "
+    PyErr_Format (InvalidInputError, "device '%s': must be 'auto', 'cpu', 'cuda' or "
         "'cuda:N'", device);
     return -1;
   }
   if (threads < 0) {
-    PyErr_SetString (PyExc_ValueError, "threads must be >= 0 (0: all cores)");
+    PyErr_SetString (InvalidInputError, "threads must be >= 0 (0: all cores)");
     return -1;
   }
   if (self->model) {
@@ -138,7 +141,7 @@ model_encode (ModelObject *self, PyObject *args)
   npy_intp *d = PyArray_DIMS (frames);
   if (PyArray_TYPE (frames) != NPY_UINT8 || PyArray_NDIM (frames) != 4 ||
       !PyArray_IS_C_CONTIGUOUS (frames) || d[3] != 3) {
-    PyErr_SetString (CoordTokError, "frames must be C-contiguous uint8 (n, height, "
+    PyErr_SetString (InvalidInputError, "frames must be C-contiguous uint8 (n, height, "
         "width, 3) RGB");
     return NULL;
   }
@@ -147,10 +150,10 @@ model_encode (ModelObject *self, PyObject *args)
   if (d[1] > CT_FRAME_MAX || d[2] > CT_FRAME_MAX ||
       !ct_tile_grid_init (&grid, c, (int) d[2], (int) d[1], &gerr))
     return gerr ? raise_gerror (gerr) :
-        PyErr_Format (CoordTokError, "frames of %zdx%zd: at most %d a side",
+        PyErr_Format (InvalidInputError, "frames of %zdx%zd: at most %d a side",
         (Py_ssize_t) d[2], (Py_ssize_t) d[1], CT_FRAME_MAX);
   if (d[0] < 1 || d[0] > c->T) {
-    PyErr_Format (CoordTokError, "%zd frames: a window holds 1..%d", (Py_ssize_t) d[0], c->T);
+    PyErr_Format (InvalidInputError, "%zd frames: a window holds 1..%d", (Py_ssize_t) d[0], c->T);
     return NULL;
   }
   int n = (int) d[0];
@@ -202,22 +205,22 @@ model_decode (ModelObject *self, PyObject *args)
   gsize nz = ct_config_token_floats (c) * ct_tile_grid_n_tiles (&grid);
   if (PyArray_TYPE (z) != NPY_FLOAT32 || PyArray_NDIM (z) != 1 ||
       !PyArray_IS_C_CONTIGUOUS (z) || (gsize) PyArray_DIM (z, 0) != nz) {
-    PyErr_Format (CoordTokError, "planes must be %zu contiguous float32 values "
+    PyErr_Format (InvalidInputError, "planes must be %zu contiguous float32 values "
         "(this model's xy, yt, xt for %d tiles)", (size_t) nz, ct_tile_grid_n_tiles (&grid));
     return NULL;
   }
   if (n_frames < 1 || n_frames > c->T) {
-    PyErr_Format (CoordTokError, "n_frames %d: must be 1..%d", n_frames, c->T);
+    PyErr_Format (InvalidInputError, "n_frames %d: must be 1..%d", n_frames, c->T);
     return NULL;
   }
   /* normalise first (sizes <= 0: to the end) so that the output can be sized */
   CtRegion probe = r;
   if (probe.t0 < 0 || probe.top < 0 || probe.left < 0) {
-    PyErr_SetString (CoordTokError, "frame offset and region origin must be >= 0");
+    PyErr_SetString (InvalidInputError, "frame offset and region origin must be >= 0");
     return NULL;
   }
   if (probe.t0 >= n_frames) {
-    PyErr_Format (CoordTokError, "frame offset %d: the window has %d frames", probe.t0, n_frames);
+    PyErr_Format (InvalidInputError, "frame offset %d: the window has %d frames", probe.t0, n_frames);
     return NULL;
   }
   if (probe.nt <= 0 || probe.nt > n_frames - probe.t0)
@@ -228,7 +231,7 @@ model_decode (ModelObject *self, PyObject *args)
     probe.width = fw - probe.left;
   if (probe.height <= 0 || probe.width <= 0 || probe.top + probe.height > fh ||
       probe.left + probe.width > fw) {
-    PyErr_Format (CoordTokError, "region %dx%d at (%d, %d) is outside the %dx%d frame",
+    PyErr_Format (InvalidInputError, "region %dx%d at (%d, %d) is outside the %dx%d frame",
         probe.width, probe.height, probe.left, probe.top, fw, fh);
     return NULL;
   }
@@ -328,7 +331,7 @@ tokens_record_size (PyObject *mod, PyObject *args)
   PyBuffer_Release (&b);
   if (!ok) {
     if (!err) {
-      PyErr_Format (CoordTokError, "token record truncated: %zu bytes, the fixed "
+      PyErr_Format (InvalidInputError, "token record truncated: %zu bytes, the fixed "
           "header alone is %d", (size_t) len, CT_TOKENS_FIXED_HEADER_SIZE);
       return NULL;
     }
@@ -350,7 +353,7 @@ tokens_unpack (PyObject *mod, PyObject *args)
       !ct_tokens_header_peek (b.buf, b.len, &h, &err)) {
     PyBuffer_Release (&b);
     if (!err)
-      return PyErr_Format (CoordTokError, "token record truncated: %zd bytes, the fixed "
+      return PyErr_Format (InvalidInputError, "token record truncated: %zd bytes, the fixed "
           "header alone is %d", b.len, CT_TOKENS_FIXED_HEADER_SIZE);
     return raise_gerror (err);
   }
@@ -419,9 +422,9 @@ tokens_pack (PyObject *mod, PyObject *args)
   h.version = CT_TOKENS_VERSION;
   h.flags = CT_TOKENS_FLAG_FRAME_TABLE;
   if (!ct_tokens_dtype_from_name (dtype, &h.dtype))
-    return PyErr_Format (CoordTokError, "dtype '%s': must be f32, f16 or bf16", dtype);
+    return PyErr_Format (InvalidInputError, "dtype '%s': must be f32, f16 or bf16", dtype);
   if (strlen (model_id) > CT_TOKENS_MODEL_ID_LEN)
-    return PyErr_Format (CoordTokError, "model id '%s' is longer than %d characters",
+    return PyErr_Format (InvalidInputError, "model id '%s' is longer than %d characters",
         model_id, CT_TOKENS_MODEL_ID_LEN);
   h.T = T; h.n_frames = n_frames; h.height = height; h.width = width;
   h.rxy = rxy; h.rt = rt; h.channels = channels;
@@ -430,7 +433,7 @@ tokens_pack (PyObject *mod, PyObject *args)
   if (tiles_x < 1 || tiles_y < 1 || tile_w < 1 || tile_h < 1 || tiles_x > 65535 ||
       tiles_y > 65535 || (guint64) tiles_x * tile_w < width || (guint64) tiles_y * tile_h < height ||
       (guint64) (tiles_x - 1) * tile_w >= width || (guint64) (tiles_y - 1) * tile_h >= height)
-    return PyErr_Format (CoordTokError, "a grid of %u x %u tiles of %ux%u does not cover "
+    return PyErr_Format (InvalidInputError, "a grid of %u x %u tiles of %ux%u does not cover "
         "%ux%u frames exactly", tiles_x, tiles_y, tile_w, tile_h, width, height);
   h.fps_n = fps_n; h.fps_d = fps_d;
   h.pts = time_or_none (pts_o);
@@ -439,15 +442,15 @@ tokens_pack (PyObject *mod, PyObject *args)
     return NULL;
   g_strlcpy (h.model_id, model_id, sizeof h.model_id);
   if (n_frames < 1 || n_frames > T)
-    return PyErr_Format (CoordTokError, "n_frames %u: must be 1..%u", n_frames, T);
+    return PyErr_Format (InvalidInputError, "n_frames %u: must be 1..%u", n_frames, T);
   if (((guint64) rxy * rxy * channels + 2ull * rt * rxy * channels) * tiles_x * tiles_y >
       CT_TOKENS_MAX_ELEMS)
-    return PyErr_Format (CoordTokError, "planes of %ux%u / %ux%u x %u are larger than a "
+    return PyErr_Format (InvalidInputError, "planes of %ux%u / %ux%u x %u are larger than a "
         "token record holds", rxy, rxy, rt, rxy, channels);
   gsize n = ct_tokens_n_elems (&h);
   if (PyArray_TYPE (z) != NPY_FLOAT32 || PyArray_NDIM (z) != 1 ||
       !PyArray_IS_C_CONTIGUOUS (z) || (gsize) PyArray_DIM (z, 0) != n)
-    return PyErr_Format (CoordTokError, "planes must be %zu contiguous float32 values",
+    return PyErr_Format (InvalidInputError, "planes must be %zu contiguous float32 values",
         (size_t) n);
   CtTokensFrameTime *times = NULL;
   if (fpts != Py_None || fdur != Py_None) {
@@ -457,7 +460,7 @@ tokens_pack (PyObject *mod, PyObject *args)
         PyArray_NDIM (a) != 1 || PyArray_NDIM (b) != 1 ||
         PyArray_DIM (a, 0) != n_frames || PyArray_DIM (b, 0) != n_frames ||
         !PyArray_IS_C_CONTIGUOUS (a) || !PyArray_IS_C_CONTIGUOUS (b))
-      return PyErr_Format (CoordTokError, "frame times must be two uint64 arrays of "
+      return PyErr_Format (InvalidInputError, "frame times must be two uint64 arrays of "
           "%u entries (n_frames)", n_frames);
     times = g_new (CtTokensFrameTime, n_frames);
     const guint64 *ap = PyArray_DATA (a), *bp = PyArray_DATA (b);
@@ -500,6 +503,37 @@ static struct PyModuleDef module_def = {
   -1, module_methods,
 };
 
+/* A class of the family: base CoordTokError, then the builtin. */
+static PyObject *
+new_error (PyObject *m, const char *name, const char *doc, PyObject *builtin)
+{
+  PyObject *bases = builtin ? PyTuple_Pack (2, CoordTokError, builtin)
+      : PyTuple_Pack (1, PyExc_Exception);
+  if (!bases)
+    return NULL;
+  char *qualified = g_strdup_printf ("coordtok.%s", name);
+  PyObject *type = PyErr_NewExceptionWithDoc (qualified, doc, bases, NULL);
+  g_free (qualified);
+  Py_DECREF (bases);
+  if (type && PyModule_AddObjectRef (m, name, type) < 0)
+    Py_CLEAR (type);
+  return type;     /* the module's reference; this one is kept for the C code */
+}
+
+static gboolean
+add_errors (PyObject *m)
+{
+  return (CoordTokError = new_error (m, "CoordTokError",
+          "Every error of the coordtok package.", NULL)) &&
+      (InvalidInputError = new_error (m, "InvalidInputError",
+          "Malformed input, a mismatched model or an argument the engine refuses.",
+          PyExc_ValueError)) &&
+      (FileAccessError = new_error (m, "FileAccessError",
+          "A file that cannot be opened, read or written.", PyExc_OSError)) &&
+      (DeviceError = new_error (m, "DeviceError",
+          "A device (CUDA) that is missing, or that failed.", PyExc_RuntimeError));
+}
+
 PyMODINIT_FUNC
 PyInit__coordtok (void)
 {
@@ -509,17 +543,13 @@ PyInit__coordtok (void)
   PyObject *m = PyModule_Create (&module_def);
   if (!m)
     return NULL;
-  CoordTokError = PyErr_NewExceptionWithDoc ("coordtok.CoordTokError",
-      "Malformed input, a mismatched model or an argument the engine refuses.",
-      PyExc_ValueError, NULL);
   Py_INCREF (&ModelType);
-  if (!CoordTokError || PyModule_AddObject (m, "CoordTokError", CoordTokError) < 0 ||
+  if (!add_errors (m) ||
       PyModule_AddObject (m, "Model", (PyObject *) &ModelType) < 0 ||
       PyModule_AddIntConstant (m, "TOKENS_VERSION", CT_TOKENS_VERSION) < 0 ||
       PyModule_AddIntConstant (m, "FIXED_HEADER_SIZE", CT_TOKENS_FIXED_HEADER_SIZE) < 0) {
     Py_DECREF (m);
     return NULL;
   }
-  Py_INCREF (CoordTokError);
   return m;
 }

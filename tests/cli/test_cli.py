@@ -50,6 +50,9 @@ check(["info", os.path.join(golden, "checkpoint.pth")], 1, "not a safetensors we
       "coordtok convert")
 if os.path.exists(COCKATOO):
     check(["info", COCKATOO], 1, "MP4")
+# a text file given as weights says so (was: "header length 80263... runs past the end")
+check(["info", os.path.join(os.path.dirname(os.path.dirname(data)), "README.md")], 1,
+      "not a safetensors weight file: it is a text file")
 # head counts are not in the shapes: never a silent guess
 check(["info", os.path.join(golden, "weights.safetensors")], 1, "attention heads",
       "--enc-heads")
@@ -73,6 +76,17 @@ ok = rc_e == 0 and rc_f == 0 and id_e == id_f
 print(("ok  " if ok else "FAIL") + f" embedded default model without COORDTOK_MODEL_DIR: "
       f"{rc_e} {id_e!r}, shipped file {rc_f} {id_f!r}")
 failures += 0 if ok else 1
+# device=cuda on a machine without an NVIDIA driver names what is missing
+# (was: "CUDA driver version is insufficient for CUDA runtime version")
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    have_driver = True
+except OSError:
+    have_driver = False
+cuda_module = os.path.join(os.environ.get("COORDTOK_MODULE_DIR", ""), "libcoordtok-cuda.so")
+if not have_driver and os.path.exists(cuda_module):
+    check(["bench", "--device", "cuda", "--runs", "1"], 1, "no NVIDIA driver on this machine")
 # convert: the golden tiny model has 4 heads, which the shapes do not say
 import tempfile
 with tempfile.TemporaryDirectory() as tmp:

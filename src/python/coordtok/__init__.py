@@ -13,10 +13,15 @@ import os
 
 import numpy as np
 
-from ._coordtok import CoordTokError, FIXED_HEADER_SIZE, TOKENS_VERSION
+from ._coordtok import (CoordTokError, InvalidInputError, FileAccessError, DeviceError,
+                        FIXED_HEADER_SIZE, TOKENS_VERSION)
 from . import _coordtok
 
-__all__ = ["Model", "Tokens", "CoordTokError", "read_tokens", "write_tokens",
+# Errors: one family.  CoordTokError is the base of InvalidInputError (also a
+# ValueError: malformed input, a mismatched model, a refused argument),
+# FileAccessError (also an OSError) and DeviceError (also a RuntimeError).
+__all__ = ["Model", "Tokens", "CoordTokError", "InvalidInputError", "FileAccessError",
+           "DeviceError", "read_tokens", "write_tokens",
            "TokenWriter"]
 
 
@@ -41,7 +46,7 @@ class Tokens:
         if (self.xy.ndim != 4 or self.xy.shape != (n_tiles, rxy, rxy, C) or
                 self.yt.ndim != 4 or self.yt.shape[0] != n_tiles or
                 self.yt.shape[2:] != (rxy, C) or self.xt.shape != self.yt.shape):
-            raise CoordTokError(
+            raise InvalidInputError(
                 f"planes xy {self.xy.shape}, yt {self.yt.shape}, xt {self.xt.shape}: "
                 f"expected ({n_tiles}, rxy, rxy, C) and twice ({n_tiles}, rt, rxy, C)")
         self.n_frames, self.model_id, self.T = int(n_frames), str(model_id), int(T)
@@ -117,7 +122,7 @@ class Model:
         than the model's are cut into tiles as coordtokenc cuts them) ->
         Tokens."""
         if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-            raise CoordTokError("frames must be a uint8 NumPy array (n, H, W, 3)")
+            raise InvalidInputError("frames must be a uint8 NumPy array (n, H, W, 3)")
         frames = np.ascontiguousarray(frames)
         z, seconds, tiles_x, tiles_y = self._m.encode(frames)
         c = self._c
@@ -137,9 +142,9 @@ class Model:
         edge); slice: queries per decoder sequence (0: the model's default).
         """
         if not isinstance(tokens, Tokens):
-            raise CoordTokError("decode takes a coordtok.Tokens")
+            raise InvalidInputError("decode takes a coordtok.Tokens")
         if tokens.model_id != self.model_id:
-            raise CoordTokError(f"tokens of model {tokens.model_id}, this is {self.model_id}")
+            raise InvalidInputError(f"tokens of model {tokens.model_id}, this is {self.model_id}")
         t0, nt = frames if frames is not None else (0, 0)
         left, top, width, height = region if region is not None else (0, 0, 0, 0)
         pixels, _ = self._m.decode(np.ascontiguousarray(tokens.planes()), tokens.width,
@@ -157,7 +162,7 @@ def unpack(record):
     """One whole token record (bytes-like) -> Tokens (CRCs and sizes checked)."""
     h, z, fpts, fdur = _coordtok.unpack(record)
     if len(record) != h["record_size"]:
-        raise CoordTokError(f"{len(record)} bytes, the record is {h['record_size']}")
+        raise InvalidInputError(f"{len(record)} bytes, the record is {h['record_size']}")
     return Tokens._from_planes(z, h["rxy"], h["rt"], h["channels"],
                                n_frames=h["n_frames"], model_id=h["model_id"], T=h["T"],
                                height=h["height"], width=h["width"], fps=h["fps"],
@@ -173,7 +178,7 @@ def pack(tokens, dtype=None):
     the tokens' own)."""
     fpts, fdur = tokens.frame_pts, tokens.frame_duration
     if (fpts is None) != (fdur is None):
-        raise CoordTokError("frame_pts and frame_duration go together")
+        raise InvalidInputError("frame_pts and frame_duration go together")
     if fpts is not None:
         fpts = np.ascontiguousarray(fpts, dtype=np.uint64)
         fdur = np.ascontiguousarray(fdur, dtype=np.uint64)
@@ -189,14 +194,15 @@ def pack(tokens, dtype=None):
 def _read_exact(f, n, what):
     data = f.read(n)
     if len(data) != n:
-        raise CoordTokError(f"token file truncated: {what} needs {n} bytes, {len(data)} left")
+        raise InvalidInputError(f"token file truncated: {what} needs {n} bytes, {len(data)} left")
     return data
 
 
 def read_tokens(path_or_file):
     """Iterates the records of a token file (as `coordtokenc ! filesink`
     writes it) as Tokens.  A damaged or truncated record raises
-    CoordTokError naming what is wrong."""
+    InvalidInputError (a CoordTokError and a ValueError) naming what is
+    wrong."""
     f = open(path_or_file, "rb") if isinstance(path_or_file, (str, os.PathLike)) \
         else path_or_file
     try:
@@ -206,14 +212,14 @@ def read_tokens(path_or_file):
             if not head:
                 return
             if len(head) < FIXED_HEADER_SIZE:
-                raise CoordTokError(f"record {index}: token file truncated in the header "
+                raise InvalidInputError(f"record {index}: token file truncated in the header "
                                     f"({len(head)} of {FIXED_HEADER_SIZE} bytes)")
             try:
                 size = _coordtok.record_size(head)
                 record = head + _read_exact(f, size - FIXED_HEADER_SIZE, "the record")
                 yield unpack(record)
-            except CoordTokError as e:
-                raise CoordTokError(f"record {index}: {e}") from None
+            except InvalidInputError as e:
+                raise InvalidInputError(f"record {index}: {e}") from None
             index += 1
     finally:
         if f is not path_or_file:
@@ -243,11 +249,34 @@ class TokenWriter:
         self.close()
 
 
-def write_tokens(path_or_file, tokens_iterable, dtype=None):
-    """Writes every Tokens of an iterable as one token file; returns the count."""
+def write_tokens(path_or_file, tokens, dtype=None):
+    """Writes one Tokens, or every Tokens of an iterable, as one token file;
+    returns the number of records.  A path is written whole or not at all
+    (a temporary file beside it, renamed at the end)."""
+    if isinstance(tokens, Tokens):
+        tokens = (tokens,)
+    elif isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
+        raise InvalidInputError(f"write_tokens takes a coordtok.Tokens or an iterable of "
+                                f"them, not {type(tokens).__name__}")
+    if not isinstance(path_or_file, (str, os.PathLike)):
+        return _write_all(path_or_file, tokens, dtype)
+    tmp = f"{os.fspath(path_or_file)}.tmp{os.getpid()}"
+    try:
+        n = _write_all(tmp, tokens, dtype)
+        os.replace(tmp, path_or_file)
+        return n
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_all(path_or_file, tokens, dtype):
     n = 0
     with TokenWriter(path_or_file, dtype) as w:
-        for t in tokens_iterable:
+        for t in tokens:
+            if not isinstance(t, Tokens):
+                raise InvalidInputError(f"record {n}: a {type(t).__name__}, not a "
+                                        f"coordtok.Tokens")
             w.write(t)
             n += 1
     return n
