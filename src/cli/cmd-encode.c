@@ -13,7 +13,8 @@
 #include <stdio.h>
 
 typedef struct {
-  GstElement *enc;
+  GstElement *enc, *filter;
+  gboolean to_model_size;
   CtInput *in;
   const char *path;
   guint64 frames, windows, bytes;
@@ -35,11 +36,37 @@ count_records (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* --size model: the capsfilter asks videoscale for the model's frame size
+ * (the model is loaded by now: the cache hands out the element's copy). */
+static int
+scale_to_model (Encode *e)
+{
+  char *path = NULL;
+  g_object_get (e->enc, "model", &path, NULL);
+  GError *err = NULL;
+  CtModel *m = ct_model_load (path, &err);
+  g_free (path);
+  if (!m) {
+    fprintf (stderr, "coordtok encode: %s\n", err->message);
+    g_error_free (err);
+    return 1;
+  }
+  const CtConfig *c = ct_model_config (m);
+  GstCaps *caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, "RGB",
+      "width", G_TYPE_INT, c->W, "height", G_TYPE_INT, c->H, NULL);
+  g_object_set (e->filter, "caps", caps, NULL);
+  gst_caps_unref (caps);
+  ct_model_unref (m);
+  return -1;
+}
+
 /* With the model loaded, does the encoder take frames of the input's size? */
 static int
 check_size (GstElement *pipeline, gpointer data)
 {
   Encode *e = data;
+  if (e->to_model_size)
+    return scale_to_model (e);
   int w, h;
   if (!ct_input_fixed_size (e->in, &w, &h))
     return -1;
@@ -71,10 +98,13 @@ ct_cmd_encode (int argc, char **argv)
 {
   CtCliElementOptions eo = { 0 };
   CtInputOptions io = { 0 };
-  char *dtype = NULL, *tmp = NULL;
+  char *dtype = NULL, *tmp = NULL, *size = NULL;
   GOptionEntry entries[] = {
     CT_CLI_ELEMENT_OPTION_ENTRIES (&eo),
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype, "Token element type: f32 (default), f16, bf16", "T" },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "native (default: frames at their own size, "
+      "cut into model-size tiles) or model (scaled to the model's frame size, aspect ratio "
+      "not kept)", "S" },
     CT_INPUT_OPTION_ENTRIES (&io),
     { NULL }
   };
@@ -91,6 +121,11 @@ ct_cmd_encode (int argc, char **argv)
     fprintf (stderr, "coordtok encode: unknown dtype '%s' (f32, f16 or bf16)\n", dtype);
     goto done;
   }
+  if (size && g_strcmp0 (size, "native") && g_strcmp0 (size, "model")) {
+    fprintf (stderr, "coordtok encode: unknown size '%s' (native or model)\n", size);
+    goto done;
+  }
+  e.to_model_size = !g_strcmp0 (size, "model");
   if (!ct_cli_element_options_check ("encode", &eo))
     goto done;
   status = 1;
@@ -105,7 +140,7 @@ ct_cmd_encode (int argc, char **argv)
   pipeline = gst_pipeline_new ("encode");
   GstElement *conv = gst_element_factory_make ("videoconvert", NULL);
   GstElement *scale = gst_element_factory_make ("videoscale", NULL);
-  GstElement *filter = gst_element_factory_make ("capsfilter", NULL);
+  GstElement *filter = e.filter = gst_element_factory_make ("capsfilter", NULL);
   GstElement *sink = gst_element_factory_make ("filesink", NULL);
   e.enc = gst_element_factory_make ("coordtokenc", NULL);
   if (!conv || !scale || !filter || !sink || !e.enc) {
@@ -141,9 +176,9 @@ ct_cmd_encode (int argc, char **argv)
   }
   status = ct_cli_finish_output ("encode", tmp, argv[2], status);
   if (status == 0)
-    printf ("wrote %s: %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT " windows, %"
-        G_GUINT64_FORMAT " bytes (input: %s)\n", argv[2], e.frames, e.windows, e.bytes,
-        ct_input_describe (e.in));
+    printf ("wrote %s: %" G_GUINT64_FORMAT " frame%s in %" G_GUINT64_FORMAT " window%s, %"
+        G_GUINT64_FORMAT " bytes (input: %s)\n", argv[2], e.frames, e.frames == 1 ? "" : "s",
+        e.windows, e.windows == 1 ? "" : "s", e.bytes, ct_input_describe (e.in));
 done:
   if (pipeline)
     gst_object_unref (pipeline);
@@ -151,6 +186,7 @@ done:
   g_clear_error (&err);
   g_free (tmp);
   g_free (dtype);
+  g_free (size);
   g_free (io.framerate);
   ct_cli_element_options_clear (&eo);
   return status;
