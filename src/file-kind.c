@@ -59,12 +59,15 @@ find (const guint8 *d, gsize n)
   return -1;
 }
 
-/* Text: the first bytes (up to 64) are printable ASCII, whitespace or
- * UTF-8 lead/continuation bytes.  A safetensors file never looks so: its
- * 8-byte header length has zero high bytes. */
+/* Text: the first bytes (up to 64, at least the 8 of a safetensors header
+ * length: a shorter file is "too short" whatever it holds) are printable
+ * ASCII, whitespace or UTF-8 lead/continuation bytes.  A safetensors file
+ * never looks so: its 8-byte header length has zero high bytes. */
 static gboolean
 looks_like_text (const guint8 *d, gsize n)
 {
+  if (n < 8)
+    return FALSE;
   gsize m = MIN (n, 64);
   for (gsize i = 0; i < m; i++)
     if (!(d[i] >= 0x20 && d[i] != 0x7f) && d[i] != '\t' && d[i] != '\n' && d[i] != '\r')
