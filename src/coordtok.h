@@ -140,12 +140,15 @@ void ct_session_free (CtSession *s);
 CtDevice ct_session_device (const CtSession *s);
 const char *ct_session_device_name (const CtSession *s);
 CtModel *ct_session_model (const CtSession *s);
-/* CPU threads per call: n > 0 that many; 0 (the default) all cores (or
+/* CPU threads per call: n > 0 that many; 0 (the default) the cores that
+ * other processes leave free at each call, at most all of them (or
  * OMP_NUM_THREADS); CT_THREADS_ADAPTIVE all cores, but one fewer while a
- * busy neighbour makes that faster (src/cpu/threads.h).  OpenBLAS sums in
- * a different order for another thread count, so outputs are bit for bit
- * reproducible only with a fixed count; adaptive is for live streams, where
- * keeping up matters more than the last bit.  No effect on CUDA sessions. */
+ * busy neighbour makes that faster, measured by probing (src/cpu/threads.h).
+ * Outputs are the same bit for bit at any count where every product's
+ * split is fixed (OpenBLAS, oneDNN's AVX-512 brgemm: tests/engine/
+ * test-reproducible.c); where oneDNN's AVX2 jit sgemm runs (the avx2 set),
+ * they are not, and the default there is all cores, fixed.  No effect on
+ * CUDA sessions. */
 #define CT_THREADS_ADAPTIVE (-1)
 void ct_session_set_threads (CtSession *s, int n);
 

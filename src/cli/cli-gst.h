@@ -15,7 +15,7 @@ typedef struct {
 #define CT_CLI_ELEMENT_OPTION_ENTRIES(o) \
   { "model", 'm', 0, G_OPTION_ARG_FILENAME, &(o)->model, "Weight file (default: the default model)", "F" }, \
   { "device", 'd', 0, G_OPTION_ARG_STRING, &(o)->device, "auto (default), cpu, cuda", "DEV" }, \
-  { "threads", 't', 0, G_OPTION_ARG_INT, &(o)->threads, "CPU threads (0, the default: all cores)", "N" }
+  { "threads", 't', 0, G_OPTION_ARG_INT, &(o)->threads, "CPU threads (0, the default: the cores other processes leave free)", "N" }
 
 /* Checks the values (exit status 2 and a message on stderr if wrong). */
 gboolean ct_cli_element_options_check (const char *cmd, const CtCliElementOptions *o);

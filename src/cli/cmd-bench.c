@@ -68,7 +68,7 @@ ct_cmd_bench (int argc, char **argv)
     { "no-encode", 0, 0, G_OPTION_ARG_NONE, &no_encode, "Skip the encoder", NULL },
     { "no-decode", 0, 0, G_OPTION_ARG_NONE, &no_decode, "Skip the decoder", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object on stdout", NULL },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0: all cores, the default; -1: adaptive, as in live pipelines)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0, the default: the cores other processes leave free; -1: adaptive, as in live pipelines)", "N" },
     { "gemm", 0, 0, G_OPTION_ARG_INT, &gemm, "Only measure the BLAS: best GFLOP/s of an N^3 fp32 GEMM (the ceiling for the linear layers)", "N" },
     { "linear", 0, 0, G_OPTION_ARG_INT, &linear, "Only measure the linear layers: CoordTok-L decoder blocks' four shapes, 24 distinct matrices each, over ROWS rows, against the sgemm 2048^3 ceiling", "ROWS" },
     { NULL }
@@ -80,7 +80,7 @@ ct_cmd_bench (int argc, char **argv)
   int status = ct_cli_parse_args ("bench", "[MODEL] - time encode and decode", entries, &argc,
       &argv, 0, 1, "one MODEL at most (extra arguments given)");
   if (status < 0 && threads < -1) {
-    fprintf (stderr, "coordtok bench: --threads must be -1 (adaptive), 0 (all cores) or a count\n");
+    fprintf (stderr, "coordtok bench: --threads must be -1 (adaptive), 0 (the free cores) or a count\n");
     status = 2;
   }
   if (status >= 0) {

@@ -19,6 +19,7 @@ ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
 void ct_cpu_linear_packed_forget (const void *base, gsize bytes) { }
 
 char *ct_cpu_linear_describe (void) { return g_strdup ("OpenBLAS (built without oneDNN)"); }
+gboolean ct_cpu_linear_split_fixed (void) { return TRUE; }
 
 #else
 
@@ -381,6 +382,24 @@ ct_cpu_linear_describe (void)
     return g_strdup_printf ("oneDNN packed (%s)", impl);
   return g_strdup_printf ("oneDNN packed below %d rows (%s), OpenBLAS above",
       CT_PACKED_SMALL_M, impl);
+}
+
+static gpointer
+split_fixed_once (gpointer unused)
+{
+  if (!packed_enabled ())
+    return GINT_TO_POINTER (TRUE);
+  char *d = ct_cpu_linear_describe ();
+  gboolean brgemm = strstr (d, "(brg") != NULL;
+  g_free (d);
+  return GINT_TO_POINTER (brgemm);
+}
+
+gboolean
+ct_cpu_linear_split_fixed (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  return GPOINTER_TO_INT (g_once (&once, split_fixed_once, NULL));
 }
 
 #endif

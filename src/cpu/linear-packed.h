@@ -35,4 +35,9 @@ void ct_cpu_linear_packed_forget (const void *base, gsize bytes);
 
 /* ct_cpu_linear_describe (coordtok.h) says which path the calls take. */
 
+/* TRUE when no product's sum depends on the thread count: OpenBLAS and
+ * oneDNN's brgemm split rows and columns only; oneDNN's AVX2 jit sgemm
+ * splits some sums (tests/engine/test-reproducible.c). */
+gboolean ct_cpu_linear_split_fixed (void);
+
 #endif

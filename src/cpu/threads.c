@@ -1,10 +1,14 @@
 /* cpu/threads.c - see threads.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/threads.h"
+#include "cpu/linear-packed.h"
 
 #include <omp.h>
+#include <stdio.h>
+#include <string.h>
 
 #ifdef __linux__
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,7 +26,8 @@ ct_thread_policy_init (CtThreadPolicy *p, int n)
   *p = (CtThreadPolicy) { 0 };
   int procs = omp_get_max_threads ();   /* OMP_NUM_THREADS, else the cores */
   p->max = CLAMP (procs, 1, CT_THREADS_MAX);
-  p->fixed = n > 0 ? MIN (n, CT_THREADS_MAX) : n == 0 ? p->max : 0;
+  p->free_cores = n == 0 && ct_cpu_linear_split_fixed ();
+  p->fixed = n > 0 ? MIN (n, CT_THREADS_MAX) : n == 0 && !p->free_cores ? p->max : 0;
   p->current = p->fixed ? p->fixed : p->max;
   p->next_probe = 2;
   p->interval = PROBE_EVERY;
@@ -58,11 +63,84 @@ lower_helpers (int n)
 #endif
 }
 
+#define LOOK_EVERY_US 5000
+
+#ifdef __linux__
+/* This process's threads in state R (running or runnable). */
+static int
+own_running (void)
+{
+  DIR *d = opendir ("/proc/self/task");
+  if (!d)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  char path[64], buf[512];
+  while ((e = readdir (d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    g_snprintf (path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    FILE *f = fopen (path, "r");
+    if (!f)
+      continue;       /* the thread has gone */
+    size_t k = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf[k] = 0;
+    /* "tid (comm) S ...": comm may hold spaces and parentheses */
+    const char *close = strrchr (buf, ')');
+    if (close && close[1] == ' ' && close[2] == 'R')
+      n++;
+  }
+  closedir (d);
+  return n;
+}
+
+int
+ct_threads_others_running (void)
+{
+  FILE *f = fopen ("/proc/loadavg", "r");
+  int running = -1;
+  if (f) {
+    if (fscanf (f, "%*f %*f %*f %d/", &running) != 1)
+      running = -1;
+    fclose (f);
+  }
+  if (running < 0)
+    return -1;
+  if (running <= 1)
+    return 0;           /* the caller alone */
+  int own = own_running ();
+  return own < 0 ? -1 : MAX (running - own, 0);
+}
+#else
+int ct_threads_others_running (void) { return -1; }
+#endif
+
+/* The cores that other processes leave free (a count of them that were
+ * there a moment ago: one look that sees a neighbour is confirmed by a
+ * second, so a passing kernel thread costs nothing). */
+static int
+free_cores (CtThreadPolicy *p)
+{
+  gint64 now = g_get_monotonic_time ();
+  if (p->looked && now - p->looked < LOOK_EVERY_US)
+    return p->current;
+  p->looked = now;
+  int others = ct_threads_others_running ();
+  if (others > 0) {
+    g_usleep (50);
+    others = MIN (others, ct_threads_others_running ());
+  }
+  if (others < 0)
+    return p->max;
+  return CLAMP (omp_get_num_procs () - others, 1, p->max);
+}
+
 gint64
 ct_thread_policy_begin (CtThreadPolicy *p)
 {
   int n = ct_thread_policy_next (p);
-  if (!p->fixed)
+  if (!p->fixed && !p->free_cores)
     lower_helpers (n);
   omp_set_num_threads (n);
   return g_get_monotonic_time ();
@@ -71,6 +149,8 @@ ct_thread_policy_begin (CtThreadPolicy *p)
 int
 ct_thread_policy_next (CtThreadPolicy *p)
 {
+  if (p->free_cores)
+    return p->current = free_cores (p);
   if (!p->fixed && p->max > 1 && !p->probing) {
     p->calls++;
     if (p->calls >= p->next_probe) {
@@ -96,7 +176,7 @@ ct_thread_policy_end (CtThreadPolicy *p, gint64 t0, double flops)
 void
 ct_thread_policy_record (CtThreadPolicy *p, double spg)
 {
-  if (p->fixed)
+  if (p->fixed || p->free_cores)
     return;
   if (p->probing) {
     int n = p->probing;

@@ -31,6 +31,8 @@
 
 typedef struct {
   int fixed;              /* > 0: always this many */
+  gboolean free_cores;    /* the default: as many as the cores others leave free */
+  gint64 looked;          /* when free_cores last looked (monotonic, us) */
   int max;                /* automatic: at most this many */
   int current;            /* the count in use */
   int probing;            /* 0, or the count being tried for one call */
@@ -41,9 +43,25 @@ typedef struct {
   double ema[CT_THREADS_MAX + 1];   /* seconds per GFLOP, per count (0: none) */
 } CtThreadPolicy;
 
-/* n > 0: that many; 0: max; < 0: adaptive over 1..max (max:
- * OMP_NUM_THREADS or the processors available). */
+/* n > 0: that many; 0 (the default): the free cores, at most max (see
+ * below), or max where the linear layers' sums depend on the thread count;
+ * < 0: adaptive over 1..max (max: OMP_NUM_THREADS or the processors
+ * available).
+ *
+ * The free cores: before a call, the processors less the tasks of other
+ * processes that are running or waiting to run (/proc/loadavg's count less
+ * this process's running threads, looked at most every 5 ms; Linux).  A
+ * parallel region waits for its slowest thread, so one thread on a core
+ * that a busy neighbour holds slows every region: measured, a 4096-query
+ * decode took 6x longer at 2 threads than at 1 beside busy processes on 2
+ * cores.  Unlike the adaptive policy this needs no slow probe calls and sees
+ * a neighbour at the first call.  Outputs do not change: every product's
+ * split is fixed (tests/engine/test-reproducible.c); where it is not
+ * (oneDNN's AVX2 jit sgemm, ct_cpu_linear_split_fixed) the default stays at
+ * max. */
 void ct_thread_policy_init (CtThreadPolicy *p, int n);
+/* Other processes' tasks running or waiting now (see above), -1 unknown. */
+int ct_threads_others_running (void);
 /* Sets the calling thread's OpenMP (and so OpenBLAS) thread count for the
  * next call; returns the start time (monotonic, microseconds). */
 gint64 ct_thread_policy_begin (CtThreadPolicy *p);

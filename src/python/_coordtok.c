@@ -71,7 +71,7 @@ model_init (ModelObject *self, PyObject *args, PyObject *kw)
     return -1;
   }
   if (threads < 0) {
-    PyErr_SetString (InvalidInputError, "threads must be >= 0 (0: all cores)");
+    PyErr_SetString (InvalidInputError, "threads must be >= 0 (0: the free cores)");
     return -1;
   }
   if (self->model) {

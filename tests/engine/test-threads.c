@@ -6,8 +6,13 @@
  * never move when fixed.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/threads.h"
+#include "cpu/linear-packed.h"
 
 #include <glib.h>
+#include <omp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* seconds per GFLOP of each thread count on the simulated machine */
 static int
@@ -46,11 +51,11 @@ test_policy (void)
   probes = 0;
   g_assert_cmpint (run (&p, loaded, 100, &probes), ==, 2);
   g_assert_cmpint (probes, ==, 0);
-  /* the default: all cores, fixed */
+  /* the default: the free cores where sums do not depend on the count,
+   * else all of them, fixed (/threads/free-cores runs it on this machine) */
   ct_thread_policy_init (&p, 0);
-  probes = 0;
-  g_assert_cmpint (run (&p, loaded, 100, &probes), ==, p.max);
-  g_assert_cmpint (probes, ==, 0);
+  g_assert_cmpint (p.free_cores, ==, ct_cpu_linear_split_fixed ());
+  g_assert_cmpint (p.fixed, ==, p.free_cores ? 0 : p.max);
   /* a single core: nothing to choose */
   ct_thread_policy_init (&p, -1);
   p.max = p.current = 1;
@@ -59,10 +64,42 @@ test_policy (void)
   g_assert_cmpint (probes, ==, 0);
 }
 
+/* The default sees a real busy neighbour (a child process spinning) at the
+ * first call: at least one core fewer than the machine has. */
+static void
+test_free_cores (void)
+{
+  if (ct_threads_others_running () < 0) {
+    g_test_skip ("no /proc/loadavg");
+    return;
+  }
+  pid_t child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0) {
+    for (volatile unsigned long i = 0;; i++)
+      ;
+  }
+  g_usleep (200 * 1000);          /* it is running by now */
+  int others = ct_threads_others_running ();
+  CtThreadPolicy p;
+  ct_thread_policy_init (&p, 0);
+  p.free_cores = TRUE;            /* whatever this machine's linear path */
+  p.fixed = 0;
+  int n = ct_thread_policy_next (&p);
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  g_test_message ("beside a spinning process: %d other tasks running, %d of %d threads "
+      "(%d processors)", others, n, p.max, omp_get_num_procs ());
+  g_assert_cmpint (others, >=, 1);
+  g_assert_cmpint (n, >=, 1);
+  g_assert_cmpint (n, <=, MIN (p.max, MAX (omp_get_num_procs () - 1, 1)));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/threads/policy", test_policy);
+  g_test_add_func ("/threads/free-cores", test_free_cores);
   return g_test_run ();
 }

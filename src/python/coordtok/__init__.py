@@ -105,7 +105,7 @@ class Model:
 
     path: safetensors weights (None: the default model); device: "auto"
     (CUDA when usable, else CPU), "cpu", "cuda" or "cuda:N" (CUDA device N);
-    threads: CPU threads per call (0: all cores, as the elements' default).  Calls on one Model are
+    threads: CPU threads per call (0: the cores other processes leave free, as the elements' default).  Calls on one Model are
     serialised; the engine runs without the GIL.
     """
 
