@@ -53,6 +53,9 @@ def _parser():
                    help="element type of the stored planes (default f32)")
     t.add_argument("--clips-per-shard", type=int, default=16, metavar="N",
                    help="clips per Parquet shard, the unit of commit and retry (default 16)")
+    t.add_argument("--stall-timeout", type=float, default=120.0, metavar="S",
+                   help="give a clip up (an error row) after S seconds without a decoded "
+                   "frame (default 120)")
     t.add_argument("--dry-run", action="store_true",
                    help="list the work (clips to do and to skip) and stop")
     return p
@@ -63,6 +66,8 @@ def _check_args(a):
         raise SetupError("--threads must be 1 to 256")
     if a.workers is not None and a.workers < 1:
         raise SetupError("--workers must be at least 1")
+    if not a.stall_timeout > 0:
+        raise SetupError("--stall-timeout must be positive")
     if a.clips_per_shard < 1:
         raise SetupError("--clips-per-shard must be at least 1")
     if a.device not in ("cpu", "cuda"):
@@ -113,8 +118,8 @@ def _start_ray(a):
         try:
             ray.init(address=a.address, **kw)
         except Exception as e:      # noqa: BLE001 - Ray raises many kinds here
-            hint = ""
-            if "auth" in str(e).lower() or "token" in str(e).lower():
+            hint, why = "", f"{e} {e.__cause__ or ''}".lower()
+            if "auth" in why or "token" in why:
                 hint = (" (the cluster uses token authentication: set RAY_AUTH_MODE=token and "
                         "RAY_AUTH_TOKEN, or ~/.ray/auth_token, to the head's token)")
             raise SetupError(f"cannot join the Ray cluster at {a.address}: {e}{hint}") from None
@@ -124,7 +129,7 @@ def _start_ray(a):
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False        # ours says clips, windows and frames
     ctx.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     return ray
 
 
@@ -178,11 +183,13 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
     progress = Progress(todo.num_rows, skipped, stream=err)
     if todo.num_rows:
         ray = _start_ray(a)
+        progress.restart()                  # rates without Ray's start-up
         try:
             workers = a.workers or _default_workers(ray, a)
             from . import job
             for batch in job.run(todo, os.path.abspath(a.out), model_path, a.device,
-                                 a.threads, a.dtype, a.size, workers, a.clips_per_shard):
+                                 a.threads, a.dtype, a.size, workers, a.clips_per_shard,
+                                 a.stall_timeout):
                 progress.add(batch)
         finally:
             ray.shutdown()

@@ -52,14 +52,6 @@ def init_gstreamer():
                         "GST_PLUGIN_PATH at the build's plugin folder (BUILD/plugin)")
 
 
-def _make(factory):
-    e = Gst.ElementFactory.make(factory, None)
-    if e is None:
-        raise ClipError(f"GStreamer element {factory} is missing "
-                        "(gstreamer1.0-plugins-base, gstreamer1.0-libav)")
-    return e
-
-
 def _message_text(msg):
     err, debug = msg.parse_error()
     text = err.message
@@ -68,12 +60,19 @@ def _message_text(msg):
         text += " - " + debug[debug.index("reason "):]
     if err.matches(Gst.StreamError.quark(), Gst.StreamError.TYPE_NOT_FOUND):
         text += " - not a video file GStreamer knows"
+    elif debug and "reason not-linked" in debug:
+        text += " (no video stream GStreamer can decode)"
     return text
 
 
 def encode_clip(path, model, size="model", dtype="f32", threads=0, device="auto",
-                timeout=3600.0):
+                stall_timeout=120.0):
     """path -> list of coordtok.Tokens, one per window, in order.
+
+    stall_timeout: seconds without a frame reaching the encoder (nor a
+    record leaving it) after which the clip is given up: GStreamer 1.22's
+    decodebin sometimes never reports a corrupt AVI's demuxer error when
+    another pipeline ran before in the process (seen with fakesink alone).
 
     model: the coordtok.Model whose weights the encoder shares (its path,
     None for the default model).  Raises ClipError with the reason for an
@@ -91,10 +90,18 @@ def encode_clip(path, model, size="model", dtype="f32", threads=0, device="auto"
     if st.st_size == 0:
         raise ClipError(f"{path} is an empty file, not a video")
 
-    pipeline = Gst.Pipeline.new("dataset-encode")
-    src, dec = _make("filesrc"), _make("decodebin")
-    conv, scale, caps = _make("videoconvert"), _make("videoscale"), _make("capsfilter")
-    enc, sink = _make("coordtokenc"), _make("appsink")
+    # Built by parse_launch so that decodebin's pad is linked in C (its
+    # first pad videoconvert takes: the first video stream, as
+    # video-input.c links it): no Python runs on GStreamer's threads.
+    try:
+        pipeline = Gst.parse_launch(
+            "filesrc name=src ! decodebin ! videoconvert ! videoscale ! capsfilter name=caps "
+            "! coordtokenc name=enc ! appsink name=sink sync=false")
+    except gi.repository.GLib.Error as e:
+        raise ClipError(f"cannot build the encoding pipeline: {e.message} (GStreamer elements "
+                        "missing? gstreamer1.0-plugins-base)") from None
+    src, caps = pipeline.get_by_name("src"), pipeline.get_by_name("caps")
+    enc, sink = pipeline.get_by_name("enc"), pipeline.get_by_name("sink")
     src.set_property("location", path)
     want = "video/x-raw,format=RGB"
     if size == "model":
@@ -107,34 +114,16 @@ def encode_clip(path, model, size="model", dtype="f32", threads=0, device="auto"
         enc.set_property("cuda-device-id", int(device.split(":")[1]))
     enc.set_property("threads", int(threads))
     Gst.util_set_object_arg(enc, "dtype", dtype)
-    sink.set_property("sync", False)
-    for e in (src, dec, conv, scale, caps, enc, sink):
-        pipeline.add(e)
-    if not (src.link(dec) and conv.link(scale) and scale.link(caps) and caps.link(enc)
-            and enc.link(sink)):
-        raise ClipError("cannot link the encoding pipeline")
-
-    linked = []
-
-    def on_pad_added(_dec, pad):
-        c = pad.get_current_caps() or pad.query_caps(None)
-        video = c.get_size() > 0 and c.get_structure(0).get_name() == "video/x-raw"
-        if video and not linked:          # audio, subtitles, a second video stream
-            linked.append(pad.link(conv.get_static_pad("sink")) == Gst.PadLinkReturn.OK)
-
-    def on_no_more_pads(_dec):
-        if not linked:
-            pipeline.post_message(Gst.Message.new_error(
-                dec, gi.repository.GLib.Error.new_literal(
-                    Gst.StreamError.quark(), f"{path} has no video stream GStreamer can decode",
-                    Gst.StreamError.WRONG_TYPE), None))
-
-    dec.connect("pad-added", on_pad_added)
-    dec.connect("no-more-pads", on_no_more_pads)
 
     records, error = [], None
     bus = pipeline.get_bus()
-    deadline = time.monotonic() + timeout
+    last_frame = [time.monotonic()]
+
+    def frame_in(_pad, _info):
+        last_frame[0] = time.monotonic()
+        return Gst.PadProbeReturn.OK
+
+    enc.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, frame_in)
     try:
         if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             msg = bus.pop_filtered(Gst.MessageType.ERROR)
@@ -143,6 +132,7 @@ def encode_clip(path, model, size="model", dtype="f32", threads=0, device="auto"
             sample = sink.try_pull_sample(50 * Gst.MSECOND)
             if sample is not None:
                 records.append(sample)
+                last_frame[0] = time.monotonic()
                 continue
             msg = bus.pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
             if msg is not None:
@@ -151,8 +141,9 @@ def encode_clip(path, model, size="model", dtype="f32", threads=0, device="auto"
                 break
             if sink.is_eos():
                 break
-            if time.monotonic() > deadline:
-                error = f"gave up after {timeout:.0f} s"
+            if time.monotonic() - last_frame[0] > stall_timeout:
+                error = (f"no frame decoded for {stall_timeout:.0f} s: GStreamer stalled on "
+                         f"this file (corrupt?); given up")
                 break
         while error is None:                     # records still queued at EOS
             sample = sink.try_pull_sample(0)

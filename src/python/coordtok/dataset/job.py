@@ -16,16 +16,21 @@ class ClipTokenizer:
     loaded here and kept: the encoder elements of every clip share its
     weights), then called with one shard of clips at a time."""
 
-    def __init__(self, out, model_path, device, threads, dtype, size, carried):
+    def __init__(self, out, model_path, device, threads, dtype, size, carried,
+                 stall_timeout):
         from .clip import init_gstreamer
         import coordtok
         init_gstreamer()
         self.model = coordtok.Model(model_path, device, threads)
         self.out, self.device, self.threads = out, device, threads
         self.dtype, self.size, self.carried = dtype, size, carried
+        self.stall_timeout = stall_timeout
         self.windows_schema = schema.windows_schema(self.model, dtype, size, carried)
         self.clips_schema = schema.clips_schema(carried)
-        self.node = socket.gethostname()
+        import ray
+        # which Ray node did the work (the hostname alone does not tell two
+        # nodes of one machine apart)
+        self.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
 
     def _clip(self, cid, path):
         """-> (window rows or None, clips row)"""
@@ -37,7 +42,7 @@ class ClipTokenizer:
             size_bytes = None
         try:
             tokens = encode_clip(path, self.model, self.size, self.dtype, self.threads,
-                                 self.device)
+                                 self.device, self.stall_timeout)
             rows = schema.window_rows(cid, path, tokens, self.dtype)
             status, error, frames = "ok", None, sum(t.n_frames for t in tokens)
         except Exception as e:      # noqa: BLE001 - any failure of a clip is its error row
@@ -84,7 +89,8 @@ def shards(todo, clips_per_shard):
     return [todo.slice(i, clips_per_shard) for i in range(0, todo.num_rows, clips_per_shard)]
 
 
-def run(todo, out, model_path, device, threads, dtype, size, workers, clips_per_shard):
+def run(todo, out, model_path, device, threads, dtype, size, workers, clips_per_shard,
+        stall_timeout):
     """Yields the clips rows of each shard as the actors commit them."""
     import ray
     import ray.data
@@ -96,7 +102,8 @@ def run(todo, out, model_path, device, threads, dtype, size, workers, clips_per_
         ClipTokenizer, batch_size=None, batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs=dict(out=out, model_path=model_path, device=device,
-                                   threads=threads, dtype=dtype, size=size, carried=carried),
+                                   threads=threads, dtype=dtype, size=size, carried=carried,
+                                   stall_timeout=stall_timeout),
         num_cpus=threads, num_gpus=gpus)
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         yield batch

@@ -14,9 +14,13 @@ class Progress:
     def __init__(self, total, skipped, stream=sys.stderr, every=5.0):
         self.total, self.skipped = total, skipped
         self.done = self.failed = self.windows = self.frames = self.reused = 0
-        self.start = time.monotonic()
+        self.start = self.begin = time.monotonic()
         self.stream, self.tty = stream, stream.isatty()
         self.every, self.last = (0.2 if self.tty else every), 0.0
+
+    def restart(self):
+        """Rates count from here (after Ray started); the summary gives both."""
+        self.start = time.monotonic()
 
     def add(self, clips):
         """clips: the rows of one committed shard (pyarrow table)."""
@@ -55,4 +59,5 @@ class Progress:
         rate = (f"{self.done / t:.2f} clips/s, {self.frames / t:.1f} frames/s" if t > 0 else "")
         return (f"done: {ok} clips tokenized ({self.windows} windows, {self.frames} frames), "
                 f"{self.skipped} skipped (finished before), {self.failed} failed "
-                f"(error rows, see {out}/clips); {t:.1f} s, {rate}")
+                f"(error rows, see {out}/clips); {t:.1f} s of work, {rate}; "
+                f"{time.monotonic() - self.begin:.1f} s in all (Ray start-up included)")

@@ -45,8 +45,10 @@ def committed_keys(out):
 
 
 def write_atomic(table, path):
-    """Parquet to PATH.tmp-HOST-PID, then renamed: readers see all or nothing."""
-    tmp = f"{path}.tmp-{socket.gethostname()}-{os.getpid()}"
+    """Parquet to .NAME.tmp-HOST-PID beside PATH (hidden: pyarrow's folder
+    reading skips dot files), then renamed: readers see all or nothing."""
+    d, name = os.path.split(path)
+    tmp = os.path.join(d, f".{name}.tmp-{socket.gethostname()}-{os.getpid()}")
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, path)
@@ -107,7 +109,7 @@ def remove_orphans(out):
         if os.path.basename(p)[5:-8] not in keys:
             os.unlink(p)
             n += 1
-    for p in glob.glob(os.path.join(out, "*", "part-*.parquet.tmp-*")):
+    for p in glob.glob(os.path.join(out, "*", ".part-*.parquet.tmp-*")):
         os.unlink(p)
         n += 1
     return n
