@@ -8,6 +8,8 @@ import os
 import socket
 import sys
 
+import pyarrow as pa
+
 from . import inputs, store
 
 PROG = "coordtok-dataset"
@@ -161,7 +163,7 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
         else set()
     ids = clips.column("clip_id").to_pylist()
     todo_idx = [i for i, c in enumerate(ids) if c not in finished]
-    todo = clips.take(todo_idx)
+    todo = clips.take(pa.array(todo_idx, pa.int64()))
     skipped = clips.num_rows - todo.num_rows
 
     if a.dry_run:

@@ -95,5 +95,5 @@ def collect(paths=(), lists=(), path_column="path"):
         else:
             seen.add(cid)
             keep.append(i)
-    t = t.take(keep)
+    t = t.take(pa.array(keep, pa.int64()))
     return t.add_column(0, "clip_id", pa.array([ids[i] for i in keep], pa.string())), notes

@@ -56,8 +56,9 @@ class Progress:
     def summary(self, out):
         t = time.monotonic() - self.start
         ok = self.done - self.failed
-        rate = (f"{self.done / t:.2f} clips/s, {self.frames / t:.1f} frames/s" if t > 0 else "")
+        rate = (f", {self.done / t:.2f} clips/s, {self.frames / t:.1f} frames/s"
+                if self.done and t > 0 else "")
         return (f"done: {ok} clips tokenized ({self.windows} windows, {self.frames} frames), "
                 f"{self.skipped} skipped (finished before), {self.failed} failed "
-                f"(error rows, see {out}/clips); {t:.1f} s of work, {rate}; "
+                f"(error rows, see {out}/clips); {t:.1f} s of work{rate}; "
                 f"{time.monotonic() - self.begin:.1f} s in all (Ray start-up included)")
