@@ -116,7 +116,6 @@ def _start_ray(a):
     kw = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
               configure_logging=True)
     if a.address:
-        _check_address(a.address)
         try:
             ray.init(address=a.address, **kw)
         except Exception as e:      # noqa: BLE001 - Ray raises many kinds here
@@ -153,11 +152,14 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
         raise SetupError(str(e)) from None
     for n in notes:
         print(f"{PROG}: note: {n}", file=err)
+    # refusals before anything is written
+    model = _load_model(a.model, a.device)
+    if a.address and not a.dry_run:
+        _check_address(a.address)
     try:
         lock = store.prepare(a.out, a.dry_run)
     except store.OutputError as e:
         raise SetupError(str(e)) from None
-    model = _load_model(a.model, a.device)
     model_path = os.path.abspath(a.model) if a.model else None
     finished = store.finished_clip_ids(a.out) if os.path.isdir(os.path.join(a.out, "clips")) \
         else set()

@@ -85,8 +85,8 @@ def prepare(out, dry_run=False):
             raise OutputError(f"cannot write into the output folder {out}: permission denied")
         return None
     try:
-        for sub in ("", "windows", "clips"):
-            os.makedirs(os.path.join(out, sub), exist_ok=True)
+        for d in (out, os.path.join(out, "windows"), os.path.join(out, "clips")):
+            os.makedirs(d, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create the output folder {e.filename or out}: "
                           f"{e.strerror}") from None
