@@ -144,6 +144,24 @@ def _default_workers(ray, a):
     return max(1, int(res.get("CPU", 1)) // a.threads)
 
 
+def _check_same_settings(a, model):
+    """A rerun adds to a folder only tokens made as the ones there."""
+    files = store.windows_files(a.out) if os.path.isdir(a.out) else []
+    if not files:
+        return
+    import pyarrow.parquet as pq
+    from . import schema
+    try:
+        there = schema.read_metadata(pq.read_schema(files[0]))
+    except Exception as e:      # noqa: BLE001 - any unreadable shard is a reason to stop
+        raise SetupError(f"{files[0]} is not a shard this tool wrote: {e}") from None
+    mine = {"model_id": model.model_id, "size": a.size, "dtype": a.dtype}
+    diff = [f"{k} {there.get(k)} (this job: {v})" for k, v in mine.items() if there.get(k) != v]
+    if diff:
+        raise SetupError(f"{a.out} holds tokens made with {', '.join(diff)}: a rerun must use "
+                         "the same model, --size and --dtype, or another --out")
+
+
 def tokenize(a, out=sys.stdout, err=sys.stderr):
     _check_args(a)
     try:
@@ -161,6 +179,7 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
     except store.OutputError as e:
         raise SetupError(str(e)) from None
     model_path = os.path.abspath(a.model) if a.model else None
+    _check_same_settings(a, model)
     finished = store.finished_clip_ids(a.out) if os.path.isdir(os.path.join(a.out, "clips")) \
         else set()
     ids = clips.column("clip_id").to_pylist()
@@ -180,6 +199,7 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
               + (f"; carried columns: {', '.join(extra)}" if extra else ""), file=out)
         return 0
 
+    job_id = store.claim(a.out)             # an older job's stray workers stop committing
     removed = store.remove_orphans(a.out)
     if removed:
         print(f"{PROG}: removed {removed} uncommitted file(s) of an interrupted run", file=err)
@@ -193,7 +213,7 @@ def tokenize(a, out=sys.stdout, err=sys.stderr):
             from . import job
             for batch in job.run(todo, os.path.abspath(a.out), model_path, a.device,
                                  a.threads, a.dtype, a.size, workers, a.clips_per_shard,
-                                 a.stall_timeout):
+                                 a.stall_timeout, job_id):
                 progress.add(batch)
         finally:
             ray.shutdown()

@@ -17,14 +17,14 @@ class ClipTokenizer:
     weights), then called with one shard of clips at a time."""
 
     def __init__(self, out, model_path, device, threads, dtype, size, carried,
-                 stall_timeout):
+                 stall_timeout, job_id=None):
         from .clip import init_gstreamer
         import coordtok
         init_gstreamer()
         self.model = coordtok.Model(model_path, device, threads)
         self.out, self.device, self.threads = out, device, threads
         self.dtype, self.size, self.carried = dtype, size, carried
-        self.stall_timeout = stall_timeout
+        self.stall_timeout, self.job_id = stall_timeout, job_id
         self.windows_schema = schema.windows_schema(self.model, dtype, size, carried)
         self.clips_schema = schema.clips_schema(carried)
         import ray
@@ -79,7 +79,7 @@ class ClipTokenizer:
                     wcols[name] += rows[name]
         windows = pa.Table.from_pydict(wcols, schema=self.windows_schema)
         clips = pa.Table.from_pydict(ccols, schema=self.clips_schema)
-        store.commit_shard(self.out, key, windows, clips)
+        store.commit_shard(self.out, key, windows, clips, self.job_id)
         return clips.select(["clip_id", "status", "windows", "frames", "seconds"]).append_column(
             "reused", pa.array([False] * clips.num_rows))
 
@@ -90,7 +90,7 @@ def shards(todo, clips_per_shard):
 
 
 def run(todo, out, model_path, device, threads, dtype, size, workers, clips_per_shard,
-        stall_timeout):
+        stall_timeout, job_id=None):
     """Yields the clips rows of each shard as the actors commit them."""
     import ray
     import ray.data
@@ -103,7 +103,7 @@ def run(todo, out, model_path, device, threads, dtype, size, workers, clips_per_
         compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs=dict(out=out, model_path=model_path, device=device,
                                    threads=threads, dtype=dtype, size=size, carried=carried,
-                                   stall_timeout=stall_timeout),
+                                   stall_timeout=stall_timeout, job_id=job_id),
         num_cpus=threads, num_gpus=gpus)
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         yield batch

@@ -60,7 +60,34 @@ def write_atomic(table, path):
         raise
 
 
-def commit_shard(out, key, windows, clips):
+class Superseded(Exception):
+    """A newer job owns the folder: this (orphaned) worker must not commit."""
+
+
+def claim(out):
+    """The job's id, written to OUT/.job: workers of an older job (their
+    driver killed, the workers not yet ended by Ray) see it change and do
+    not commit, so a rerun's shards are the only ones written from then."""
+    job = os.urandom(8).hex()
+    with open(os.path.join(out, ".job.tmp"), "w") as f:
+        f.write(job)
+    os.replace(os.path.join(out, ".job.tmp"), os.path.join(out, ".job"))
+    return job
+
+
+def check_owner(out, job):
+    try:
+        with open(os.path.join(out, ".job")) as f:
+            owner = f.read().strip()
+    except OSError:
+        owner = None
+    if owner != job:
+        raise Superseded(f"{out} now belongs to job {owner}; this worker's job {job} is over")
+
+
+def commit_shard(out, key, windows, clips, job=None):
+    if job is not None:
+        check_owner(out, job)
     write_atomic(windows, windows_path(out, key))
     write_atomic(clips, clips_path(out, key))       # last: the commit mark
 
