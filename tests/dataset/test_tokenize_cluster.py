@@ -92,11 +92,14 @@ def tokenize(env, *args, timeout=300):
 
 
 def read_windows_pyarrow_only(out):
-    """The windows and clips tables through pyarrow alone, in a fresh Python."""
+    """The windows and clips tables through pyarrow alone, in a fresh Python
+    (then pandas reads the windows too)."""
     code = ("import sys, pyarrow.parquet as pq\n"
             f"w = pq.read_table({os.path.join(out, 'windows')!r})\n"
             f"c = pq.read_table({os.path.join(out, 'clips')!r})\n"
             "assert 'ray' not in sys.modules and 'coordtok' not in sys.modules\n"
+            "import pandas\n"
+            f"assert len(pandas.read_parquet({os.path.join(out, 'windows')!r})) == w.num_rows\n"
             "print(w.num_rows, c.num_rows)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     check(r.returncode == 0, f"pyarrow alone cannot read the output: {r.stderr[-1500:]}")
