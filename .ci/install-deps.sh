@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends $(grep -v '^#' .ci/debian-packages.txt)
+.ci/install-python.sh
