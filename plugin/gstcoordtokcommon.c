@@ -263,26 +263,27 @@ gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst)
 }
 
 void
-gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame, guint8 *scratch)
+gst_coordtok_rgb8_to_frame (const guint8 *rgb, GstVideoFrame *frame)
 {
   int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
   int stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
   guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
 
   if (GST_VIDEO_FRAME_FORMAT (frame) == GST_VIDEO_FORMAT_RGB) {
-    ct_model_to_rgb8 (src, w, h, data, stride);
+    for (int y = 0; y < h; y++)
+      memcpy (data + (gsize) y * stride, rgb + (gsize) y * w * 3, (gsize) w * 3);
     return;
   }
   int r, g, b, a, ps;
   rgb_offsets (frame, &r, &g, &b, &a, &ps);
   for (int y = 0; y < h; y++) {
     guint8 *row = data + (gsize) y * stride;
-    ct_model_to_rgb8 (src + (gsize) y * w * 3, w, 1, scratch, w * 3);
+    const guint8 *src = rgb + (gsize) y * w * 3;
     for (int x = 0; x < w; x++) {
       guint8 *p = row + x * ps;
-      p[r] = scratch[3 * x];
-      p[g] = scratch[3 * x + 1];
-      p[b] = scratch[3 * x + 2];
+      p[r] = src[3 * x];
+      p[g] = src[3 * x + 1];
+      p[b] = src[3 * x + 2];
       if (a >= 0)
         p[a] = 255;
       else if (ps == 4)

@@ -80,9 +80,9 @@ void gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
 
 /* A mapped frame as packed RGB24 (width*3 bytes per row). */
 void gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst);
-/* Model space (H, W, 3) into a mapped frame, as ct_model_to_rgb8. */
-void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,
-    guint8 *scratch /* width*3 bytes */);
+/* Packed RGB24 (width*3 bytes per row) into a mapped frame of any of the
+ * raw formats (alpha and padding bytes 0xff). */
+void gst_coordtok_rgb8_to_frame (const guint8 *rgb, GstVideoFrame *frame);
 
 G_END_DECLS
 

@@ -109,10 +109,6 @@ struct _GstCoordTokDec {
   GstVideoInfo out_info;
   gboolean have_out_info;
   GstSegment segment;
-  float *out;                   /* one chunk of frames, model space */
-  gsize out_cap;
-  guint8 *scratch;
-  gsize scratch_cap;
   guint64 qos_processed, qos_dropped;
 
   /* object lock */
@@ -354,19 +350,97 @@ post_qos_drop (GstCoordTokDec * self, const Record * r, guint f0, guint n)
   gst_element_post_message (GST_ELEMENT (self), m);
 }
 
-/* Worker thread: one record, chunk by chunk, each chunk's frames pushed as
- * soon as it is decoded. */
-static GstFlowReturn
-decode_record (GstElement * element, gpointer data)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  Record *r = data;
-  GError *err = NULL;
-  GstFlowReturn ret = GST_FLOW_OK;
-  gboolean discont = r->discont;
-  gint64 tstart = g_get_monotonic_time ();
-  GstClockTime need_latency = 0, pts0 = GST_CLOCK_TIME_NONE;
+/* A record being decoded: what the frame sink's callbacks share. */
+typedef struct {
+  GstCoordTokDec *self;
+  const Record *r;
+  gboolean discont;             /* mark the next pushed frame */
+  gint64 tstart;                /* when decoding began (monotonic, us) */
+  GstClockTime pts0;            /* first pushed frame's PTS */
+  GstClockTime need_latency;    /* the latest a frame would have been */
+  GstFlowReturn ret;
+} Push;
 
+/* Frame sink: chunks whose frames are all late are not decoded. */
+static gboolean
+push_skip (gpointer user, int f0, int n)
+{
+  Push *p = user;
+  if (!chunk_is_late (p->self, p->r, f0 + n))
+    return FALSE;
+  post_qos_drop (p->self, p->r, f0, n);
+  p->discont = TRUE;
+  return TRUE;
+}
+
+/* One decoded frame, clipped to the segment, timestamped and pushed. */
+static void
+push_frame (Push * p, const guint8 * rgb, guint f)
+{
+  GstCoordTokDec *self = p->self;
+  GstClockTime pts, dur;
+  GstVideoFrame vf;
+  GstBuffer *out;
+
+  frame_times (p->r, f, &pts, &dur);
+  if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
+    guint64 cstart, cstop;
+    GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
+    if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
+            &cstart, &cstop)) {
+      GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
+          f, GST_TIME_ARGS (pts));
+      p->discont = TRUE;
+      return;
+    }
+  }
+  out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
+  if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
+    gst_buffer_unref (out);
+    GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
+    p->ret = GST_FLOW_ERROR;
+    return;
+  }
+  gst_coordtok_rgb8_to_frame (rgb, &vf);
+  gst_video_frame_unmap (&vf);
+  GST_BUFFER_PTS (out) = pts;
+  GST_BUFFER_DURATION (out) = dur;
+  if (p->r->offset != GST_BUFFER_OFFSET_NONE) {
+    GST_BUFFER_OFFSET (out) = p->r->offset + f;
+    GST_BUFFER_OFFSET_END (out) = p->r->offset + f + 1;
+  }
+  if (p->discont) {
+    GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
+    p->discont = FALSE;
+  }
+  /* how late this frame would be, had the window arrived on time */
+  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    if (!GST_CLOCK_TIME_IS_VALID (p->pts0))
+      p->pts0 = pts;
+    GstClockTimeDiff late = (g_get_monotonic_time () - p->tstart) * GST_USECOND -
+        (GstClockTimeDiff) (pts - p->pts0);
+    p->need_latency = MAX (p->need_latency, (GstClockTime) MAX (late, 0));
+  }
+  self->qos_processed++;
+  p->ret = gst_pad_push (self->srcpad, out);
+}
+
+/* Frame sink: a decoded chunk, pushed frame by frame; FALSE stops. */
+static gboolean
+push_frames (gpointer user, const guint8 * rgb, int f0, int n)
+{
+  Push *p = user;
+  gsize frame = GST_VIDEO_INFO_WIDTH (&p->self->out_info) *
+      (gsize) GST_VIDEO_INFO_HEIGHT (&p->self->out_info) * 3;
+  for (int i = 0; i < n && p->ret == GST_FLOW_OK; i++)
+    push_frame (p, rgb + i * frame, f0 + i);
+  return p->ret == GST_FLOW_OK;
+}
+
+/* Worker thread: output caps negotiated when due. */
+static GstFlowReturn
+ensure_output (GstCoordTokDec * self)
+{
   if (!self->have_out_info || gst_pad_check_reconfigure (self->srcpad)) {
     if (!negotiate (self)) {
       gst_pad_mark_reconfigure (self->srcpad);
@@ -374,6 +448,34 @@ decode_record (GstElement * element, gpointer data)
           GST_FLOW_NOT_NEGOTIATED;
     }
   }
+  return GST_FLOW_OK;
+}
+
+/* Worker thread: the region still has the negotiated size. */
+static GstFlowReturn
+check_output_size (GstCoordTokDec * self, const CtRegion * region)
+{
+  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region->width ||
+      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region->height) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
+            "negotiation (output is %dx%d)", region->width, region->height,
+            GST_VIDEO_INFO_WIDTH (&self->out_info),
+            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
+/* Worker thread: one record, decoded by the library chunk by chunk, each
+ * chunk's frames pushed as soon as it is decoded. */
+static GstFlowReturn
+decode_record (GstElement * element, gpointer data)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
+  Record *r = data;
+  GError *err = NULL;
+  Push push = { self, r, r->discont, g_get_monotonic_time (),
+    GST_CLOCK_TIME_NONE, 0, GST_FLOW_OK };
 
   GST_OBJECT_LOCK (self);
   gint slice = self->slice;
@@ -382,129 +484,47 @@ decode_record (GstElement * element, gpointer data)
   region_size (self, r->h.width, r->h.height, &region.width, &region.height);
   GST_OBJECT_UNLOCK (self);
 
+  GstFlowReturn ret = ensure_output (self);
+  if (ret != GST_FLOW_OK)
+    return ret;
   if (t0 >= r->h.n_frames) {
     GST_DEBUG_OBJECT (self, "window of %u frames: nothing at frame-offset %u",
         r->h.n_frames, t0);
     return GST_FLOW_OK;
   }
-  guint nt = r->h.n_frames - t0;
-  if (count && count < nt)
-    nt = count;
-  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region.width ||
-      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region.height) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
-            "negotiation (output is %dx%d)", region.width, region.height,
-            GST_VIDEO_INFO_WIDTH (&self->out_info),
-            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
-    return GST_FLOW_ERROR;
-  }
-
-  CtTileGrid grid;
-  ct_tokens_header_grid (&r->h, &grid);
+  if ((ret = check_output_size (self, &region)) != GST_FLOW_OK)
+    return ret;
   region.t0 = t0;
-  region.nt = nt;
-  guint chunk = ct_session_rasterize_chunk_frames (self->session, &grid,
-      r->h.n_frames, slice, &region);
-  gsize frame = (gsize) region.width * region.height * 3;
-  if (chunk * frame > self->out_cap) {
-    g_free (self->out);
-    self->out = g_try_malloc (chunk * frame * sizeof (float));
-    self->out_cap = self->out ? chunk * frame : 0;
-    if (!self->out) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Out of memory for %u decoded frames of %dx%d", chunk, region.width,
-              region.height), (NULL));
-      return GST_FLOW_ERROR;
-    }
-  }
-  if ((gsize) region.width * 3 > self->scratch_cap) {
-    g_free (self->scratch);
-    self->scratch_cap = (gsize) region.width * 3;
-    self->scratch = g_malloc (self->scratch_cap);
-  }
+  region.nt = r->h.n_frames - t0;
+  if (count && count < (guint) region.nt)
+    region.nt = count;
   gst_coordtok_apply_threads (element, self->sinkpad, self->session,
       &self->threads, &self->threads_applied);
 
-  for (guint f0 = t0; f0 < t0 + nt && ret == GST_FLOW_OK; f0 += chunk) {
-    guint n = MIN (chunk, t0 + nt - f0);
-    if (chunk_is_late (self, r, f0 + n)) {
-      post_qos_drop (self, r, f0, n);
-      discont = TRUE;
-      continue;
-    }
-    CtRegion part = region;
-    part.t0 = f0;
-    part.nt = n;
-    if (!ct_session_rasterize_tiles (self->session, r->z, &grid, r->h.n_frames,
-            slice, &part, self->out, &err)) {
-      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
-              err->message), (NULL));
-      g_clear_error (&err);
-      return GST_FLOW_ERROR;
-    }
-    for (guint i = 0; i < n && ret == GST_FLOW_OK; i++) {
-      guint f = f0 + i;
-      GstClockTime pts, dur;
-      GstVideoFrame vf;
-      GstBuffer *out;
-
-      frame_times (r, f, &pts, &dur);
-      if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
-        guint64 cstart, cstop;
-        GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
-        if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
-                &cstart, &cstop)) {
-          GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
-              f, GST_TIME_ARGS (pts));
-          discont = TRUE;
-          continue;
-        }
-      }
-      out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
-      if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
-        gst_buffer_unref (out);
-        GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
-        return GST_FLOW_ERROR;
-      }
-      gst_coordtok_model_to_frame (self->out + (gsize) i * frame, &vf, self->scratch);
-      gst_video_frame_unmap (&vf);
-      GST_BUFFER_PTS (out) = pts;
-      GST_BUFFER_DURATION (out) = dur;
-      if (r->offset != GST_BUFFER_OFFSET_NONE) {
-        GST_BUFFER_OFFSET (out) = r->offset + f;
-        GST_BUFFER_OFFSET_END (out) = r->offset + f + 1;
-      }
-      if (discont) {
-        GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
-        discont = FALSE;
-      }
-      /* how late this frame would be, had the window arrived on time */
-      if (GST_CLOCK_TIME_IS_VALID (pts)) {
-        if (!GST_CLOCK_TIME_IS_VALID (pts0))
-          pts0 = pts;
-        GstClockTimeDiff late = (g_get_monotonic_time () - tstart) * GST_USECOND -
-            (GstClockTimeDiff) (pts - pts0);
-        need_latency = MAX (need_latency, (GstClockTime) MAX (late, 0));
-      }
-      self->qos_processed++;
-      ret = gst_pad_push (self->srcpad, out);
-    }
+  CtFrameSink sink = { push_skip, push_frames, &push };
+  if (!ct_session_decode_rgb8 (self->session, r->z, r->h.width, r->h.height,
+          r->h.n_frames, slice, &region, &sink, &err)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
+            err->message), (NULL));
+    g_clear_error (&err);
+    return GST_FLOW_ERROR;
   }
-  GST_INFO_OBJECT (self, "decoded %u of %u frames, %u tiles, in chunks of %u, "
-      "in %.1f ms on %s", nt, r->h.n_frames, ct_tokens_n_tiles (&r->h), chunk,
-      (g_get_monotonic_time () - tstart) / 1000.0,
+  GST_INFO_OBJECT (self, "decoded %d of %u frames, %u tiles, in %.1f ms on %s",
+      region.nt, r->h.n_frames, ct_tokens_n_tiles (&r->h),
+      (g_get_monotonic_time () - push.tstart) / 1000.0,
       ct_session_device_name (self->session));
 
   gboolean repost = FALSE;
   GST_OBJECT_LOCK (self);
-  if (need_latency > self->decode_latency) {
-    self->decode_latency = need_latency;
-    repost = GST_CLOCK_TIME_IS_VALID (self->reported) && need_latency > self->reported;
+  if (push.need_latency > self->decode_latency) {
+    self->decode_latency = push.need_latency;
+    repost = GST_CLOCK_TIME_IS_VALID (self->reported) &&
+        push.need_latency > self->reported;
   }
   GST_OBJECT_UNLOCK (self);
   if (repost)
     gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
-  return ret;
+  return push.ret;
 }
 
 static GstFlowReturn
@@ -818,9 +838,6 @@ stop (GstCoordTokDec * self)
     ct_session_free (session);
   if (model)
     ct_model_unref (model);
-  g_clear_pointer (&self->out, g_free);
-  g_clear_pointer (&self->scratch, g_free);
-  self->out_cap = self->scratch_cap = 0;
 }
 
 static GstStateChangeReturn

@@ -258,8 +258,8 @@ rasterize_chunk (CtSession *s, const float *z, const CtTileGrid *g,
 }
 
 gboolean
-ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
-    int n_frames, int slice, CtRegion *r, float *out, GError **error)
+ct_rasterize_check (CtSession *s, const float *z, const void *out,
+    const CtTileGrid *g, int n_frames, CtRegion *r, GError **error)
 {
   const CtConfig *c = ct_model_config (s->model);
   int pt = c->dec_pt, p = c->dec_pxy;
@@ -276,9 +276,18 @@ ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
         "rasterize: n_frames %d outside 1..%d", n_frames, c->T);
     return FALSE;
   }
-  if (!check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) ||
-      !check_span ("rows", &r->top, &r->height, g->height, p, error) ||
-      !check_span ("columns", &r->left, &r->width, g->width, p, error))
+  return check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) &&
+      check_span ("rows", &r->top, &r->height, g->height, p, error) &&
+      check_span ("columns", &r->left, &r->width, g->width, p, error);
+}
+
+gboolean
+ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
+    int n_frames, int slice, CtRegion *r, float *out, GError **error)
+{
+  const CtConfig *c = ct_model_config (s->model);
+  int pt = c->dec_pt;
+  if (!ct_rasterize_check (s, z, out, g, n_frames, r, error))
     return FALSE;
   if (slice <= 0)
     slice = c->default_slice;

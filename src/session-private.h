@@ -18,7 +18,16 @@ struct _CtSession {
   int seq_capacity;
   /* per-tile window for backends without a batched encode */
   float *tile_video;
+  /* ct_session_decode_rgb8: one chunk of frames, model space and RGB8 */
+  float *chunk;
+  guint8 *chunk_rgb;
+  gsize chunk_cap;             /* values (floats, bytes) each holds */
 };
+
+/* Checks a rasterizer call's planes, output, grid and frame count and
+ * normalises the region (sizes <= 0: to the end; errors name the field). */
+gboolean ct_rasterize_check (CtSession *s, const float *z, const void *out,
+    const CtTileGrid *g, int n_frames, CtRegion *r, GError **error);
 
 /* Encodes n_tiles windows from `src` (z: n_tiles triplanes), batched when
  * the backend can. */

@@ -60,6 +60,8 @@ ct_session_free (CtSession *s)
   g_free (s->patches);
   g_free (s->seq_planes);
   g_free (s->tile_video);
+  g_free (s->chunk);
+  g_free (s->chunk_rgb);
   g_free (s);
 }
 
