@@ -88,60 +88,6 @@ gst_coordtok_cpu_description (CtSession * session)
   return d;
 }
 
-void
-gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id)
-{
-  g_object_class_install_property (klass, prop_id,
-      g_param_spec_int ("cuda-device-id", "CUDA device id",
-          "CUDA device to run on (device=cuda or auto), numbered as "
-          "cudaSetDevice counts them (after CUDA_VISIBLE_DEVICES). -1: "
-          "$COORDTOK_CUDA_DEVICE, else device 0. With device=auto a missing "
-          "device falls back to the CPU. Changeable only in the NULL state",
-          -1, 1023, GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-}
-
-void
-gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
-{
-  g_object_class_install_property (klass, prop_id,
-      g_param_spec_uint ("threads", "Threads",
-          "CPU threads for the model. 0 = automatic: all cores; in a live "
-          "pipeline, one fewer while other busy processes make that faster "
-          "(outputs may then differ in the last bits between runs). "
-          "Changeable at any time; applies from the next window",
-          0, 256, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-}
-
-static gboolean
-upstream_is_live (GstPad * sinkpad)
-{
-  GstQuery *q = gst_query_new_latency ();
-  gboolean live = FALSE;
-  if (gst_pad_peer_query (sinkpad, q))
-    gst_query_parse_latency (q, &live, NULL, NULL);
-  gst_query_unref (q);
-  return live;
-}
-
-void
-gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
-    CtSession * session, const guint * threads_property, gint * applied)
-{
-  guint wanted;
-  GST_OBJECT_LOCK (element);
-  wanted = *threads_property;
-  GST_OBJECT_UNLOCK (element);
-  gint engine = wanted > 0 ? (gint) wanted :
-      upstream_is_live (sinkpad) ? CT_THREADS_ADAPTIVE : 0;
-  if (engine == *applied)
-    return;
-  GST_INFO_OBJECT (element, "threads: %s", engine > 0 ? "fixed count" :
-      engine == 0 ? "all cores (not live)" : "adaptive (live pipeline)");
-  ct_session_set_threads (session, engine);
-  *applied = engine;
-}
-
 GstCaps *
 gst_coordtok_token_caps_from_header (const CtTokensHeader *h)
 {

@@ -44,7 +44,6 @@
 #include "config.h"
 #endif
 #include "gstcoordtokdec.h"
-#include "gstcoordtokworker.h"
 
 #include <string.h>
 
@@ -53,9 +52,6 @@ GST_DEBUG_CATEGORY_STATIC (coordtokdec_debug);
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_DEVICE,
-  PROP_CUDA_DEVICE_ID,
   PROP_SLICE,
   PROP_FRAME_OFFSET,
   PROP_FRAME_COUNT,
@@ -63,11 +59,7 @@ enum {
   PROP_REGION_TOP,
   PROP_REGION_WIDTH,
   PROP_REGION_HEIGHT,
-  PROP_MODEL_ID,
-  PROP_THREADS,
 };
-
-#define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
 
 /* A checked token record on its way to the worker. */
 typedef struct {
@@ -80,22 +72,12 @@ typedef struct {
 } Record;
 
 struct _GstCoordTokDec {
-  GstElement parent;
-  GstPad *sinkpad, *srcpad;
+  GstCoordTokElement base;      /* model, session, worker, latency, stats */
 
   /* properties (object lock) */
-  gchar *model_path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-  guint threads;
   gint slice;
   guint frame_offset, frame_count;
   guint region_left, region_top, region_width, region_height;  /* pixels */
-
-  /* READY and up */
-  CtModel *model;
-  CtSession *session;
-  gint threads_applied;          /* engine setting last applied (worker) */
 
   /* upstream thread */
   gboolean have_caps;
@@ -104,22 +86,19 @@ struct _GstCoordTokDec {
   gchar *refusal;               /* why the stream's model is not ours, or NULL */
 
   /* the worker thread */
-  GstCoordTokWorker worker;
   GstCoordTokCapsInfo cinfo;    /* caps of the records being decoded */
   GstVideoInfo out_info;
   gboolean have_out_info;
   GstSegment segment;
   guint64 qos_processed, qos_dropped;
 
-  /* object lock */
-  GstClockTime earliest_time;   /* QoS: frames ending before are late */
+  /* QoS from downstream (object lock) */
+  GstClockTime earliest_time;   /* frames ending before are late */
   gdouble proportion;
-  GstClockTime decode_latency;  /* measured (or estimated) processing */
-  GstClockTime reported;        /* what the last LATENCY answer said */
 };
 
 #define gst_coordtok_dec_parent_class parent_class
-G_DEFINE_TYPE (GstCoordTokDec, gst_coordtok_dec, GST_TYPE_ELEMENT);
+G_DEFINE_TYPE (GstCoordTokDec, gst_coordtok_dec, GST_TYPE_COORDTOK_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (coordtokdec, "coordtokdec", GST_RANK_MARGINAL,
     GST_TYPE_COORDTOK_DEC);
 
@@ -147,7 +126,7 @@ region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
 static GstCaps *
 src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
 {
-  GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
+  GstCaps *caps = gst_pad_get_pad_template_caps (self->base.srcpad);
   if (ci) {
     int w, h;
     region_size (self, ci->width, ci->height, &w, &h);
@@ -170,7 +149,7 @@ negotiate (GstCoordTokDec * self)
   GST_OBJECT_LOCK (self);
   tmpl = src_caps_for (self, &self->cinfo);
   GST_OBJECT_UNLOCK (self);
-  caps = gst_pad_peer_query_caps (self->srcpad, tmpl);
+  caps = gst_pad_peer_query_caps (self->base.srcpad, tmpl);
   gst_caps_unref (tmpl);
   if (gst_caps_is_empty (caps)) {
     gst_caps_unref (caps);
@@ -186,7 +165,7 @@ negotiate (GstCoordTokDec * self)
     return FALSE;
   }
   GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-  ok = gst_pad_set_caps (self->srcpad, caps);
+  ok = gst_pad_set_caps (self->base.srcpad, caps);
   gst_caps_unref (caps);
   self->have_out_info = ok;
   if (!ok)
@@ -195,12 +174,54 @@ negotiate (GstCoordTokDec * self)
   return ok;
 }
 
+/* Properties that must fit the model: checked when it is loaded and, as
+ * they may change in PLAYING, before each record. */
+static gboolean
+check_properties (GstCoordTokDec * self)
+{
+  const CtConfig *c = ct_model_config (self->base.model);
+  GST_OBJECT_LOCK (self);
+  struct { const char *name; guint value; int align; } p[] = {
+    { "frame-offset", self->frame_offset, c->dec_pt },
+    { "region-left", self->region_left, c->dec_pxy },
+    { "region-top", self->region_top, c->dec_pxy },
+    { "region-width", self->region_width, c->dec_pxy },
+    { "region-height", self->region_height, c->dec_pxy },
+  };
+  GST_OBJECT_UNLOCK (self);
+  for (guint i = 0; i < G_N_ELEMENTS (p); i++)
+    if (p[i].value % p[i].align) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("%s %u is not a multiple of %d, the decoder's patch %s of model %s",
+              p[i].name, p[i].value, p[i].align, i == 0 ? "length" : "size",
+              ct_model_id (self->base.model)), (NULL));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The region must start inside frames of width x height. */
+static gboolean
+check_region_origin (GstCoordTokDec * self, gint width, gint height)
+{
+  GST_OBJECT_LOCK (self);
+  guint left = self->region_left, top = self->region_top;
+  GST_OBJECT_UNLOCK (self);
+  if (left >= (guint) width || top >= (guint) height) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("The region starts at (%u, %u), outside the stream's %dx%d frames",
+            left, top, width, height), (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Upstream thread: caps are checked against the model at once (an error
  * that says what to do), then travel to the worker in stream order. */
 static gboolean
 check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GError *err = NULL;
 
   if (!gst_coordtok_parse_token_caps (caps, ci, &err)) {
@@ -210,11 +231,11 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   }
   /* another model's stream: refused at its first buffer (self->refusal,
    * see the sink event handler) */
-  if (g_strcmp0 (ci->model_id, ct_model_id (self->model)) != 0) {
+  if (g_strcmp0 (ci->model_id, ct_model_id (self->base.model)) != 0) {
     self->refusal = g_strdup_printf ("Token stream was encoded with model %s, "
         "but coordtokdec has model %s (%s): set coordtokdec's model property to "
-        "the encoder's weight file", ci->model_id, ct_model_id (self->model),
-        ct_model_path (self->model) ? ct_model_path (self->model) : "?");
+        "the encoder's weight file", ci->model_id, ct_model_id (self->base.model),
+        ct_model_path (self->base.model) ? ct_model_path (self->base.model) : "?");
     return FALSE;
   }
   if (ci->T != c->T || ci->tile_width != c->W || ci->tile_height != c->H ||
@@ -222,18 +243,14 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
     self->refusal = g_strdup_printf ("Token caps (T=%d tiles %dx%d planes "
         "%d/%d/%d) do not match model %s (T=%d %dx%d planes %d/%d/%d)", ci->T,
         ci->tile_width, ci->tile_height, ci->rxy, ci->rt, ci->channels,
-        ct_model_id (self->model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
+        ct_model_id (self->base.model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
     return FALSE;
   }
+  if (!check_region_origin (self, ci->width, ci->height))
+    return FALSE;
   GST_OBJECT_LOCK (self);
-  guint left = self->region_left, top = self->region_top, t0 = self->frame_offset;
+  guint t0 = self->frame_offset;
   GST_OBJECT_UNLOCK (self);
-  if (left >= (guint) ci->width || top >= (guint) ci->height) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("The region starts at (%u, %u), outside the stream's %dx%d frames",
-            left, top, ci->width, ci->height), (NULL));
-    return FALSE;
-  }
   if (t0 >= (guint) c->T) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
         ("frame-offset %u is beyond the model's window of %d frames: no frame "
@@ -259,7 +276,7 @@ worker_event (GstElement * element, GstEvent * event)
       if (gst_coordtok_parse_token_caps (caps, &self->cinfo, NULL)) {
         self->cinfo.model_id = NULL;
         self->have_out_info = FALSE;
-        if (!self->worker.flushing)
+        if (!self->base.worker.flushing)
           negotiate (self);
       }
       return FALSE;             /* ours are raw video caps */
@@ -359,6 +376,8 @@ typedef struct {
   GstClockTime pts0;            /* first pushed frame's PTS */
   GstClockTime need_latency;    /* the latest a frame would have been */
   GstFlowReturn ret;
+  guint64 pushed, dropped;      /* frames pushed, and not decoded (late) */
+  gint64 pushing_us;            /* time spent pushing, not in the engine */
 } Push;
 
 /* Frame sink: chunks whose frames are all late are not decoded. */
@@ -370,6 +389,7 @@ push_skip (gpointer user, int f0, int n)
     return FALSE;
   post_qos_drop (p->self, p->r, f0, n);
   p->discont = TRUE;
+  p->dropped += n;
   return TRUE;
 }
 
@@ -422,7 +442,8 @@ push_frame (Push * p, const guint8 * rgb, guint f)
     p->need_latency = MAX (p->need_latency, (GstClockTime) MAX (late, 0));
   }
   self->qos_processed++;
-  p->ret = gst_pad_push (self->srcpad, out);
+  p->pushed++;
+  p->ret = gst_pad_push (self->base.srcpad, out);
 }
 
 /* Frame sink: a decoded chunk, pushed frame by frame; FALSE stops. */
@@ -430,38 +451,33 @@ static gboolean
 push_frames (gpointer user, const guint8 * rgb, int f0, int n)
 {
   Push *p = user;
+  gint64 t = g_get_monotonic_time ();
   gsize frame = GST_VIDEO_INFO_WIDTH (&p->self->out_info) *
       (gsize) GST_VIDEO_INFO_HEIGHT (&p->self->out_info) * 3;
   for (int i = 0; i < n && p->ret == GST_FLOW_OK; i++)
     push_frame (p, rgb + i * frame, f0 + i);
+  p->pushing_us += g_get_monotonic_time () - t;
   return p->ret == GST_FLOW_OK;
 }
 
-/* Worker thread: output caps negotiated when due. */
+/* Worker thread: output caps negotiated when due, and again when the
+ * region properties changed the frame size since (they may change in
+ * PLAYING and apply from the next record). */
 static GstFlowReturn
-ensure_output (GstCoordTokDec * self)
+ensure_output (GstCoordTokDec * self, const CtRegion * region)
 {
-  if (!self->have_out_info || gst_pad_check_reconfigure (self->srcpad)) {
+  if (self->have_out_info && (GST_VIDEO_INFO_WIDTH (&self->out_info) != region->width
+          || GST_VIDEO_INFO_HEIGHT (&self->out_info) != region->height)) {
+    GST_INFO_OBJECT (self, "region is now %dx%d: renegotiating", region->width,
+        region->height);
+    self->have_out_info = FALSE;
+  }
+  if (!self->have_out_info || gst_pad_check_reconfigure (self->base.srcpad)) {
     if (!negotiate (self)) {
-      gst_pad_mark_reconfigure (self->srcpad);
-      return GST_PAD_IS_FLUSHING (self->srcpad) ? GST_FLOW_FLUSHING :
+      gst_pad_mark_reconfigure (self->base.srcpad);
+      return GST_PAD_IS_FLUSHING (self->base.srcpad) ? GST_FLOW_FLUSHING :
           GST_FLOW_NOT_NEGOTIATED;
     }
-  }
-  return GST_FLOW_OK;
-}
-
-/* Worker thread: the region still has the negotiated size. */
-static GstFlowReturn
-check_output_size (GstCoordTokDec * self, const CtRegion * region)
-{
-  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region->width ||
-      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region->height) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
-            "negotiation (output is %dx%d)", region->width, region->height,
-            GST_VIDEO_INFO_WIDTH (&self->out_info),
-            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
-    return GST_FLOW_ERROR;
   }
   return GST_FLOW_OK;
 }
@@ -475,7 +491,7 @@ decode_record (GstElement * element, gpointer data)
   Record *r = data;
   GError *err = NULL;
   Push push = { self, r, r->discont, g_get_monotonic_time (),
-    GST_CLOCK_TIME_NONE, 0, GST_FLOW_OK };
+    GST_CLOCK_TIME_NONE, 0, GST_FLOW_OK, 0, 0, 0 };
 
   GST_OBJECT_LOCK (self);
   gint slice = self->slice;
@@ -484,7 +500,7 @@ decode_record (GstElement * element, gpointer data)
   region_size (self, r->h.width, r->h.height, &region.width, &region.height);
   GST_OBJECT_UNLOCK (self);
 
-  GstFlowReturn ret = ensure_output (self);
+  GstFlowReturn ret = ensure_output (self, &region);
   if (ret != GST_FLOW_OK)
     return ret;
   if (t0 >= r->h.n_frames) {
@@ -492,38 +508,30 @@ decode_record (GstElement * element, gpointer data)
         r->h.n_frames, t0);
     return GST_FLOW_OK;
   }
-  if ((ret = check_output_size (self, &region)) != GST_FLOW_OK)
-    return ret;
+  if (!check_properties (self) || !check_region_origin (self, r->h.width,
+          r->h.height))
+    return GST_FLOW_ERROR;
   region.t0 = t0;
   region.nt = r->h.n_frames - t0;
   if (count && count < (guint) region.nt)
     region.nt = count;
-  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
-      &self->threads, &self->threads_applied);
+  gst_coordtok_element_apply_threads (&self->base);
 
   CtFrameSink sink = { push_skip, push_frames, &push };
-  if (!ct_session_decode_rgb8 (self->session, r->z, r->h.width, r->h.height,
+  if (!ct_session_decode_rgb8 (self->base.session, r->z, r->h.width, r->h.height,
           r->h.n_frames, slice, &region, &sink, &err)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
             err->message), (NULL));
     g_clear_error (&err);
     return GST_FLOW_ERROR;
   }
+  gint64 took = g_get_monotonic_time () - push.tstart;
   GST_INFO_OBJECT (self, "decoded %d of %u frames, %u tiles, in %.1f ms on %s",
-      region.nt, r->h.n_frames, ct_tokens_n_tiles (&r->h),
-      (g_get_monotonic_time () - push.tstart) / 1000.0,
-      ct_session_device_name (self->session));
-
-  gboolean repost = FALSE;
-  GST_OBJECT_LOCK (self);
-  if (push.need_latency > self->decode_latency) {
-    self->decode_latency = push.need_latency;
-    repost = GST_CLOCK_TIME_IS_VALID (self->reported) &&
-        push.need_latency > self->reported;
-  }
-  GST_OBJECT_UNLOCK (self);
-  if (repost)
-    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
+      region.nt, r->h.n_frames, ct_tokens_n_tiles (&r->h), took / 1000.0,
+      ct_session_device_name (self->base.session));
+  gst_coordtok_element_count (&self->base, 1, push.pushed,
+      (took - push.pushing_us) / 1e6, push.dropped, 0);
+  gst_coordtok_element_processed (&self->base, push.need_latency);
   return push.ret;
 }
 
@@ -547,7 +555,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  ret = gst_coordtok_worker_flow (&self->worker);
+  ret = gst_coordtok_worker_flow (&self->base.worker);
   if (ret != GST_FLOW_OK) {
     gst_buffer_unref (buf);
     return ret;
@@ -603,12 +611,13 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
     record_free (r);
+    gst_coordtok_element_count (&self->base, 0, 0, 0, 0, 1);
     if (GST_CLOCK_TIME_IS_VALID (pts))
-      gst_coordtok_worker_push_event (&self->worker, gst_event_new_gap (pts, dur));
+      gst_coordtok_worker_push_event (&self->base.worker, gst_event_new_gap (pts, dur));
     self->discont = TRUE;
     return GST_FLOW_OK;
   }
-  if (!ct_tokens_check_model (&r->h, self->model, &err)) {
+  if (!ct_tokens_check_model (&r->h, self->base.model, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
     goto error;
   }
@@ -628,7 +637,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
   r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
-  return gst_coordtok_worker_push (&self->worker, r);
+  return gst_coordtok_worker_push (&self->base.worker, r);
 
 error:
   g_clear_error (&err);
@@ -661,21 +670,21 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       }
       self->sink_info = ci;
       self->have_caps = TRUE;
-      gst_coordtok_worker_push_event (&self->worker, event);
+      gst_coordtok_worker_push_event (&self->base.worker, event);
       return TRUE;
     }
     case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->worker, event);
+      return gst_coordtok_worker_flush_start (&self->base.worker, event);
     case GST_EVENT_FLUSH_STOP:
-      gst_coordtok_worker_pause (&self->worker);   /* the segment is its */
+      gst_coordtok_worker_pause (&self->base.worker);   /* the segment is its */
       gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
       GST_OBJECT_LOCK (self);
       self->earliest_time = GST_CLOCK_TIME_NONE;
       GST_OBJECT_UNLOCK (self);
-      return gst_coordtok_worker_flush_stop (&self->worker, event);
+      return gst_coordtok_worker_flush_stop (&self->base.worker, event);
     default:
       if (GST_EVENT_IS_SERIALIZED (event)) {
-        gst_coordtok_worker_push_event (&self->worker, event);
+        gst_coordtok_worker_push_event (&self->base.worker, event);
         return TRUE;
       }
       return gst_pad_event_default (pad, parent, event);
@@ -730,157 +739,38 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       gst_caps_unref (caps);
       return TRUE;
     }
-    case GST_QUERY_LATENCY:{
-      gboolean live;
-      GstClockTime min, max, lat;
-      if (!gst_pad_peer_query (self->sinkpad, query))
-        return FALSE;
-      gst_query_parse_latency (query, &live, &min, &max);
-      GST_OBJECT_LOCK (self);
-      lat = self->decode_latency;
-      self->reported = lat;
-      GST_OBJECT_UNLOCK (self);
-      if (live) {
-        min += lat;
-        if (GST_CLOCK_TIME_IS_VALID (max))
-          max += lat;
-      }
-      GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
-          ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
-          GST_TIME_ARGS (min));
-      gst_query_set_latency (query, live, min, max);
-      return TRUE;
-    }
     default:
-      return gst_pad_query_default (pad, parent, query);
+      return gst_coordtok_element_src_query (pad, parent, query);
   }
 }
 
-/* Properties that must fit the model: checked when it is loaded. */
+/* The model is loaded: the properties fit it; the processing time before
+ * the first measurement is one window of one tile at 50 GFLOP/s. */
 static gboolean
-check_properties (GstCoordTokDec * self)
+start (GstCoordTokElement * base)
 {
-  const CtConfig *c = ct_model_config (self->model);
-  struct { const char *name; guint value; int align; } p[] = {
-    { "frame-offset", self->frame_offset, c->dec_pt },
-    { "region-left", self->region_left, c->dec_pxy },
-    { "region-top", self->region_top, c->dec_pxy },
-    { "region-width", self->region_width, c->dec_pxy },
-    { "region-height", self->region_height, c->dec_pxy },
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (p); i++)
-    if (p[i].value % p[i].align) {
-      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-          ("%s %u is not a multiple of %d, the decoder's patch %s of model %s",
-              p[i].name, p[i].value, p[i].align, i == 0 ? "length" : "size",
-              ct_model_id (self->model)), (NULL));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-start (GstCoordTokDec * self)
-{
-  CtModel *model;
-  CtSession *session;
-  gchar *path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  device = self->device;
-  cuda_device_id = self->cuda_device_id;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
-          &model, &session)) {
-    g_free (path);
-    return FALSE;
-  }
-  g_free (path);
-  const CtConfig *c = ct_model_config (model);
-  GST_INFO_OBJECT (self, "model %s (id %s, T=%d, %dx%d, default slice %d, "
-      "%" G_GINT64_FORMAT " parameters) on device %s", ct_model_path (model),
-      ct_model_id (model), c->T, c->W, c->H, c->default_slice,
-      ct_model_n_params (model), ct_session_device_name (session));
-  gchar *cpu = gst_coordtok_cpu_description (session);
-  if (cpu)
-    GST_INFO_OBJECT (self, "%s", cpu);
-  g_free (cpu);
-
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->session = session;
-  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
-  /* before the first measurement: one window of one tile at 50 GFLOP/s */
-  self->decode_latency = (GstClockTime) (ct_config_decode_flops (c,
-          (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
-          c->default_slice) / 50e9 * GST_SECOND);
-  GST_OBJECT_UNLOCK (self);
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  const CtConfig *c = ct_model_config (base->model);
+  gst_coordtok_element_set_latency (base, 0, (GstClockTime) (ct_config_decode_flops (c,
+              (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
+              c->default_slice) / 50e9 * GST_SECOND));
   return check_properties (self);
 }
 
+/* A fresh stream's state (READY <-> PAUSED). */
 static void
-stop (GstCoordTokDec * self)
+reset (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  self->have_caps = FALSE;
+  self->have_out_info = FALSE;
+  self->discont = FALSE;
+  g_clear_pointer (&self->refusal, g_free);
+  self->qos_processed = self->qos_dropped = 0;
   GST_OBJECT_LOCK (self);
-  model = self->model;
-  session = self->session;
-  self->model = NULL;
-  self->session = NULL;
+  self->earliest_time = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
-  if (session)
-    ct_session_free (session);
-  if (model)
-    ct_model_unref (model);
-}
-
-static GstStateChangeReturn
-gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      self->have_caps = FALSE;
-      self->have_out_info = FALSE;
-      self->discont = FALSE;
-      g_clear_pointer (&self->refusal, g_free);
-      self->qos_processed = self->qos_dropped = 0;
-      self->earliest_time = GST_CLOCK_TIME_NONE;
-      self->reported = GST_CLOCK_TIME_NONE;
-      gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      self->have_caps = FALSE;
-      self->have_out_info = FALSE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      stop (self);
-      break;
-    default:
-      break;
-  }
-  return ret;
+  gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }
 
 static void
@@ -890,29 +780,7 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
 
   GST_OBJECT_LOCK (self);
-  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
-          prop_id == PROP_CUDA_DEVICE_ID ||
-          prop_id == PROP_REGION_LEFT || prop_id == PROP_REGION_TOP ||
-          prop_id == PROP_REGION_WIDTH || prop_id == PROP_REGION_HEIGHT)) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
-        pspec->name);
-    return;
-  }
   switch (prop_id) {
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
-      break;
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      self->cuda_device_id = g_value_get_int (value);
-      break;
     case PROP_SLICE:
       self->slice = g_value_get_int (value);
       break;
@@ -949,22 +817,10 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
-      break;
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      g_value_set_int (value, self->cuda_device_id);
-      break;
     case PROP_SLICE:
       /* 0 reads back as the model's default once it is loaded */
-      g_value_set_int (value, (self->slice <= 0 && self->model) ?
-          ct_model_config (self->model)->default_slice : self->slice);
+      g_value_set_int (value, (self->slice <= 0 && self->base.model) ?
+          ct_model_config (self->base.model)->default_slice : self->slice);
       break;
     case PROP_FRAME_OFFSET:
       g_value_set_uint (value, self->frame_offset);
@@ -984,9 +840,6 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_REGION_HEIGHT:
       g_value_set_uint (value, self->region_height);
       break;
-    case PROP_MODEL_ID:
-      g_value_set_string (value, self->model ? ct_model_id (self->model) : NULL);
-      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -998,10 +851,7 @@ static void
 gst_coordtok_dec_finalize (GObject * object)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
-  stop (self);
-  gst_coordtok_worker_clear (&self->worker);
   g_free (self->refusal);
-  g_free (self->model_path);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1010,34 +860,14 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
 
   gobject_class->set_property = gst_coordtok_dec_set_property;
   gobject_class->get_property = gst_coordtok_dec_get_property;
   gobject_class->finalize = gst_coordtok_dec_finalize;
-  element_class->change_state = gst_coordtok_dec_change_state;
+  base_class->start = start;
+  base_class->reset = reset;
 
-  /**
-   * coordtokdec:model:
-   *
-   * The encoder's weight file (the stream's model id is checked); NULL: the default model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "CoordTok weight file (safetensors); must be the encoder's model (the "
-          "stream's model-id is checked). NULL or empty: the default model. "
-          "A file used by several elements is loaded once and shared. "
-          "Changeable only in the NULL state",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokdec:device:
-   *
-   * Where the model runs: auto, cpu, cuda.
-   */
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device",
-          "Where the model runs. Changeable only in the NULL state",
-          GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * coordtokdec:slice:
    *
@@ -1077,7 +907,11 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           0, G_MAXUINT, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   /* spatial preview: output frames are the region, only its patches are
-   * queried */
+   * queried; like frame-offset, changeable while PLAYING */
+#define REGION_MUTABLE "Changeable at any time; applies from the next " \
+    "token record (the output caps follow the region's size)"
+#define REGION_FLAGS (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | \
+    GST_PARAM_MUTABLE_PLAYING)
   /**
    * coordtokdec:region-left:
    *
@@ -1086,9 +920,8 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
   g_object_class_install_property (gobject_class, PROP_REGION_LEFT,
       g_param_spec_uint ("region-left", "Region left",
           "Preview: first column (pixels) of the decoded region, a multiple of "
-          "the model's decoded patch size (8 for CoordTok-L). Changeable only "
-          "in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "the model's decoded patch size (8 for CoordTok-L). " REGION_MUTABLE,
+          0, G_MAXUINT, 0, REGION_FLAGS));
   /**
    * coordtokdec:region-top:
    *
@@ -1097,8 +930,8 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
   g_object_class_install_property (gobject_class, PROP_REGION_TOP,
       g_param_spec_uint ("region-top", "Region top",
           "Preview: first row (pixels) of the decoded region, a multiple of the "
-          "patch size. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "patch size. " REGION_MUTABLE,
+          0, G_MAXUINT, 0, REGION_FLAGS));
   /**
    * coordtokdec:region-width:
    *
@@ -1109,8 +942,8 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
           "Preview: width (pixels) of the decoded region, a multiple of the "
           "patch size; the output frames have this width. 0: to the right "
           "edge. Only the region's patch coordinates are queried, so it is "
-          "proportionally cheaper. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "proportionally cheaper. " REGION_MUTABLE,
+          0, G_MAXUINT, 0, REGION_FLAGS));
   /**
    * coordtokdec:region-height:
    *
@@ -1120,31 +953,8 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
       g_param_spec_uint ("region-height", "Region height",
           "Preview: height (pixels) of the decoded region, a multiple of the "
           "patch size; the output frames have this height. 0: to the bottom "
-          "edge. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokdec:threads:
-   *
-   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
-   */
-  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
-  /**
-   * coordtokdec:cuda-device-id:
-   *
-   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
-   * default ($COORDTOK_CUDA_DEVICE, else 0).
-   */
-  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
-  /**
-   * coordtokdec:model-id:
-   *
-   * Identifier of the loaded model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL_ID,
-      g_param_spec_string ("model-id", "Model id",
-          "Identifier of the loaded model (ct_model_id); NULL until READY",
-          NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-
+          "edge. " REGION_MUTABLE,
+          0, G_MAXUINT, 0, REGION_FLAGS));
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
@@ -1152,7 +962,6 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
       "Decodes CoordTok token buffers into raw video frames by querying every "
       "(t, x, y) patch coordinate", "gst-coordtok developers");
 
-  gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DEVICE, 0);
   GST_DEBUG_CATEGORY_INIT (coordtokdec_debug, "coordtokdec", 0,
       "CoordTok decoder");
 }
@@ -1160,20 +969,14 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
 static void
 gst_coordtok_dec_init (GstCoordTokDec * self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  gst_pad_set_chain_function (self->sinkpad, gst_coordtok_dec_chain);
-  gst_pad_set_event_function (self->sinkpad, gst_coordtok_dec_sink_event);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-
-  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_query_function (self->srcpad, gst_coordtok_dec_src_query);
-  gst_pad_set_event_function (self->srcpad, gst_coordtok_dec_src_event);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 2,
+  GstPad *sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  GstPad *srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_chain_function (sinkpad, gst_coordtok_dec_chain);
+  gst_pad_set_event_function (sinkpad, gst_coordtok_dec_sink_event);
+  gst_coordtok_element_add_pads (&self->base, sinkpad, srcpad, 2,
       decode_record, record_free);
-  self->worker.event_func = worker_event;
-
-  self->device = DEFAULT_DEVICE;
-  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
+  gst_pad_set_query_function (srcpad, gst_coordtok_dec_src_query);
+  gst_pad_set_event_function (srcpad, gst_coordtok_dec_src_event);
+  self->base.worker.event_func = worker_event;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }

@@ -44,7 +44,6 @@
 #include "config.h"
 #endif
 #include "gstcoordtokenc.h"
-#include "gstcoordtokworker.h"
 
 #include <string.h>
 
@@ -53,16 +52,10 @@ GST_DEBUG_CATEGORY_STATIC (coordtokenc_debug);
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_DEVICE,
-  PROP_CUDA_DEVICE_ID,
   PROP_DTYPE,
-  PROP_MODEL_ID,
-  PROP_THREADS,
   PROP_WINDOW,
 };
 
-#define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
 #define DEFAULT_DTYPE GST_COORDTOK_DTYPE_F32
 
 /* One window of frames, as packed RGB, and what its record needs. */
@@ -78,20 +71,10 @@ typedef struct {
 } Window;
 
 struct _GstCoordTokEnc {
-  GstElement parent;
-  GstPad *sinkpad, *srcpad;
+  GstCoordTokElement base;      /* model, session, worker, latency, stats */
 
   /* properties (object lock) */
-  gchar *model_path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-  guint threads;
   GstCoordTokDType dtype;
-
-  /* READY and up */
-  CtModel *model;
-  CtSession *session;
-  gint threads_applied;          /* engine setting last applied (worker) */
 
   /* upstream thread */
   GstVideoInfo info;
@@ -102,19 +85,13 @@ struct _GstCoordTokEnc {
   gboolean discont;             /* next window gets DISCONT */
 
   /* the worker thread */
-  GstCoordTokWorker worker;
   float *z;                     /* token planes of every tile */
   gsize z_cap;
   Window *spare;                /* a finished window for reuse (object lock) */
-
-  /* latency (object lock) */
-  GstClockTime window_time;     /* T frames at the input framerate */
-  GstClockTime encode_time;     /* processing: measured, or estimated */
-  GstClockTime reported;        /* what the last LATENCY answer said */
 };
 
 #define gst_coordtok_enc_parent_class parent_class
-G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_ELEMENT);
+G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_COORDTOK_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (coordtokenc, "coordtokenc", GST_RANK_NONE,
     GST_TYPE_COORDTOK_ENC);
 
@@ -149,7 +126,7 @@ window_free (Window * w)
 static Window *
 window_new (GstCoordTokEnc * self)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   gsize frame = (gsize) GST_VIDEO_INFO_WIDTH (&self->info) *
       GST_VIDEO_INFO_HEIGHT (&self->info) * 3;
   Window *w;
@@ -237,7 +214,7 @@ static GstFlowReturn
 encode_window (GstElement * element, gpointer data)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   Window *w = data;
   GError *err = NULL;
   CtTokensHeader h;
@@ -261,10 +238,9 @@ encode_window (GstElement * element, gpointer data)
       return GST_FLOW_ERROR;
     }
   }
-  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
-      &self->threads, &self->threads_applied);
+  gst_coordtok_element_apply_threads (&self->base);
   t0 = g_get_monotonic_time ();
-  if (!ct_session_encode_rgb8 (self->session, w->rgb, w->width, w->height,
+  if (!ct_session_encode_rgb8 (self->base.session, w->rgb, w->width, w->height,
           (gsize) w->width * 3, (gsize) w->width * w->height * 3, w->n, self->z,
           &err)) {
     GST_ELEMENT_ERROR (self, STREAM, ENCODE,
@@ -275,23 +251,12 @@ encode_window (GstElement * element, gpointer data)
   GstClockTime took = (g_get_monotonic_time () - t0) * GST_USECOND;
   GST_INFO_OBJECT (self, "encoded a window of %u/%d frames, %u tiles, in %.1f ms on %s",
       w->n, c->T, ct_tokens_n_tiles (&h), took / 1e6,
-      ct_session_device_name (self->session));
+      ct_session_device_name (self->base.session));
 
   /* processing latency: the slowest window so far, reported again when a
    * window takes longer than what the pipeline was told */
-  gboolean repost = FALSE;
-  GST_OBJECT_LOCK (self);
-  if (took > self->encode_time || self->encode_time == GST_CLOCK_TIME_NONE) {
-    self->encode_time = took;
-    repost = self->reported != GST_CLOCK_TIME_NONE &&
-        self->window_time + took > self->reported;
-  }
-  GST_OBJECT_UNLOCK (self);
-  if (repost) {
-    GST_INFO_OBJECT (self, "a window took %" GST_TIME_FORMAT ": latency grows",
-        GST_TIME_ARGS (took));
-    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
-  }
+  gst_coordtok_element_processed (&self->base, took);
+  gst_coordtok_element_count (&self->base, 1, w->n, took / 1e9, 0, 0);
 
   buf = gst_buffer_new_allocate (NULL, ct_tokens_record_size (&h), NULL);
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
@@ -313,14 +278,14 @@ encode_window (GstElement * element, gpointer data)
   if (w->discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, buf);
-  return gst_pad_push (self->srcpad, buf);
+  return gst_pad_push (self->base.srcpad, buf);
 }
 
 static gboolean
 fill_header (GstCoordTokEnc * self, const Window * w, CtTokensHeader * h,
     GError ** error)
 {
-  if (!ct_tokens_header_init_tiled (h, self->model, (CtTokensDType) self->dtype,
+  if (!ct_tokens_header_init_tiled (h, self->base.model, (CtTokensDType) self->dtype,
           MAX (w->n, 1), w->width, w->height, error))
     return FALSE;
   if (w->fps_n > 0) {
@@ -348,12 +313,12 @@ submit_window (GstCoordTokEnc * self)
   self->cur = NULL;
   if (w && w->n > 0) {
     w->offset_end = self->frames_in;
-    ret = gst_coordtok_worker_push (&self->worker, w);
+    ret = gst_coordtok_worker_push (&self->base.worker, w);
   } else {
     window_free (w);
   }
   while ((ev = g_queue_pop_head (&self->pending)))
-    gst_coordtok_worker_push_event (&self->worker, ev);
+    gst_coordtok_worker_push_event (&self->base.worker, ev);
   return ret;
 }
 
@@ -361,7 +326,7 @@ static GstFlowReturn
 gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GstVideoFrame frame;
   GstFlowReturn ret;
 
@@ -372,7 +337,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return GST_FLOW_NOT_NEGOTIATED;
   }
   /* what the worker met downstream (an error, EOS, not-linked) */
-  ret = gst_coordtok_worker_flow (&self->worker);
+  ret = gst_coordtok_worker_flow (&self->base.worker);
   if (ret != GST_FLOW_OK) {
     gst_buffer_unref (buf);
     return ret;
@@ -426,7 +391,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 static GstClockTime
 estimate_encode_time (GstCoordTokEnc * self, gint width, gint height)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   CtTileGrid g;
   if (!ct_tile_grid_init (&g, c, width, height, NULL))
     return 0;
@@ -437,7 +402,7 @@ estimate_encode_time (GstCoordTokEnc * self, gint width, gint height)
 static gboolean
 set_caps (GstCoordTokEnc * self, GstCaps * caps)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GstVideoInfo info;
   GstCaps *src_caps;
   GError *err = NULL;
@@ -486,19 +451,15 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
 
   src_caps = gst_coordtok_token_caps_from_header (&h);
   GST_DEBUG_OBJECT (self, "src caps %" GST_PTR_FORMAT, src_caps);
-  gst_coordtok_worker_push_event (&self->worker, gst_event_new_caps (src_caps));
+  gst_coordtok_worker_push_event (&self->base.worker, gst_event_new_caps (src_caps));
   gst_caps_unref (src_caps);
 
   GstClockTime window = 0;
   if (GST_VIDEO_INFO_FPS_N (&info) > 0)
     window = gst_util_uint64_scale (c->T * GST_SECOND, GST_VIDEO_INFO_FPS_D (&info),
         GST_VIDEO_INFO_FPS_N (&info));
-  GST_OBJECT_LOCK (self);
-  gboolean changed = window != self->window_time;
-  self->window_time = window;
-  self->encode_time = estimate_encode_time (self, probe.width, probe.height);
-  GST_OBJECT_UNLOCK (self);
-  if (changed) {
+  if (gst_coordtok_element_set_latency (&self->base, window,
+          estimate_encode_time (self, probe.width, probe.height))) {
     GST_INFO_OBJECT (self, "window is now %" GST_TIME_FORMAT " (%d frames)",
         GST_TIME_ARGS (window), c->T);
     gst_element_post_message (GST_ELEMENT (self),
@@ -544,15 +505,16 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
             GST_EVENT_TYPE_NAME (event), n);
         submit_window (self);
       }
-      gst_coordtok_worker_push_event (&self->worker, event);
+      gst_coordtok_worker_push_event (&self->base.worker, event);
       return TRUE;
     case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->worker, event);
+      return gst_coordtok_worker_flush_start (&self->base.worker, event);
     case GST_EVENT_FLUSH_STOP:
       GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
+      gst_coordtok_element_count (&self->base, 0, 0, 0, n, 0);
       reset_window (self);
       self->discont = TRUE;
-      return gst_coordtok_worker_flush_stop (&self->worker, event);
+      return gst_coordtok_worker_flush_stop (&self->base.worker, event);
     default:
       if (GST_EVENT_IS_SERIALIZED (event)) {
         if (n > 0) {
@@ -560,7 +522,7 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
               GST_EVENT_TYPE_NAME (event));
           g_queue_push_tail (&self->pending, event);
         } else {
-          gst_coordtok_worker_push_event (&self->worker, event);
+          gst_coordtok_worker_push_event (&self->base.worker, event);
         }
         return TRUE;
       }
@@ -607,42 +569,8 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
       /* upstream wants its buffers back: they are all copied already; the
        * windows queued before are encoded first */
       if (!self->cur || self->cur->n == 0)
-        gst_coordtok_worker_drain (&self->worker);
+        gst_coordtok_worker_drain (&self->base.worker);
       return TRUE;
-    default:
-      return gst_pad_query_default (pad, parent, query);
-  }
-}
-
-static gboolean
-gst_coordtok_enc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
-
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:{
-      gboolean live;
-      GstClockTime min, max, lat;
-      if (!gst_pad_peer_query (self->sinkpad, query))
-        return FALSE;
-      gst_query_parse_latency (query, &live, &min, &max);
-      /* a frame leaves as tokens one window and one encode after it came */
-      GST_OBJECT_LOCK (self);
-      lat = self->window_time + (GST_CLOCK_TIME_IS_VALID (self->encode_time) ?
-          self->encode_time : 0);
-      self->reported = lat;
-      GST_OBJECT_UNLOCK (self);
-      if (live) {
-        min += lat;
-        if (GST_CLOCK_TIME_IS_VALID (max))
-          max += lat;
-      }
-      GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
-          ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
-          GST_TIME_ARGS (min));
-      gst_query_set_latency (query, live, min, max);
-      return TRUE;
-    }
     default:
       return gst_pad_query_default (pad, parent, query);
   }
@@ -664,109 +592,39 @@ gst_coordtok_enc_src_event (GstPad * pad, GstObject * parent, GstEvent * event)
 }
 
 static gboolean
-start (GstCoordTokEnc * self)
+start (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-  gchar *path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  device = self->device;
-  cuda_device_id = self->cuda_device_id;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
-          &model, &session)) {
-    g_free (path);
-    return FALSE;
-  }
-  g_free (path);
-  const CtConfig *c = ct_model_config (model);
-  GST_INFO_OBJECT (self, "model %s (id %s, T=%d, %dx%d, planes %dx%d/%dx%d x%d, "
-      "%" G_GINT64_FORMAT " parameters) on device %s, tokens %s",
-      ct_model_path (model), ct_model_id (model), c->T, c->W, c->H, c->rxy,
-      c->rxy, c->rt, c->rxy, c->channels, ct_model_n_params (model),
-      ct_session_device_name (session), ct_tokens_dtype_name ((CtTokensDType) self->dtype));
-  gchar *cpu = gst_coordtok_cpu_description (session);
-  if (cpu)
-    GST_INFO_OBJECT (self, "%s", cpu);
-  g_free (cpu);
-
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->session = session;
-  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
-  GST_OBJECT_UNLOCK (self);
+  GST_INFO_OBJECT (base, "tokens %s",
+      ct_tokens_dtype_name ((CtTokensDType) GST_COORDTOK_ENC (base)->dtype));
   return TRUE;
 }
 
+/* READY -> NULL: what the worker allocated for the session's model. */
 static void
-stop (GstCoordTokEnc * self)
+stop (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-
-  GST_OBJECT_LOCK (self);
-  model = self->model;
-  session = self->session;
-  self->model = NULL;
-  self->session = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (session)
-    ct_session_free (session);
-  if (model)
-    ct_model_unref (model);
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
   g_clear_pointer (&self->z, g_free);
   self->z_cap = 0;
   window_free (self->spare);
   self->spare = NULL;
 }
 
-static GstStateChangeReturn
-gst_coordtok_enc_change_state (GstElement * element, GstStateChange transition)
+/* A fresh stream's state (READY <-> PAUSED): frames of a window still
+ * being collected are discarded. */
+static void
+reset (GstCoordTokElement * base)
 {
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      reset_window (self);
-      self->have_info = FALSE;
-      self->frames_in = 0;
-      self->discont = TRUE;
-      self->window_time = 0;
-      self->encode_time = GST_CLOCK_TIME_NONE;
-      self->reported = GST_CLOCK_TIME_NONE;
-      break;
-    default:
-      break;
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  if (self->cur && self->cur->n) {
+    GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
+    gst_coordtok_element_count (base, 0, 0, 0, self->cur->n, 0);
   }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      if (self->cur && self->cur->n)
-        GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
-      reset_window (self);
-      self->have_info = FALSE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      stop (self);
-      break;
-    default:
-      break;
-  }
-  return ret;
+  reset_window (self);
+  self->have_info = FALSE;
+  self->frames_in = 0;
+  self->discont = TRUE;
+  gst_coordtok_element_set_latency (base, 0, GST_CLOCK_TIME_NONE);
 }
 
 static void
@@ -776,28 +634,13 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
 
   GST_OBJECT_LOCK (self);
-  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
-          prop_id == PROP_CUDA_DEVICE_ID ||
-          prop_id == PROP_DTYPE)) {
+  if (GST_COORDTOK_ELEMENT_STARTED (self)) {
     GST_OBJECT_UNLOCK (self);
     GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
         pspec->name);
     return;
   }
   switch (prop_id) {
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
-      break;
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      self->cuda_device_id = g_value_get_int (value);
-      break;
     case PROP_DTYPE:
       self->dtype = g_value_get_enum (value);
       break;
@@ -816,26 +659,11 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
-      break;
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      g_value_set_int (value, self->cuda_device_id);
-      break;
     case PROP_DTYPE:
       g_value_set_enum (value, self->dtype);
       break;
-    case PROP_MODEL_ID:
-      g_value_set_string (value, self->model ? ct_model_id (self->model) : NULL);
-      break;
     case PROP_WINDOW:
-      g_value_set_int (value, self->model ? ct_model_config (self->model)->T : 0);
+      g_value_set_int (value, self->base.model ? ct_model_config (self->base.model)->T : 0);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -848,10 +676,7 @@ static void
 gst_coordtok_enc_finalize (GObject * object)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
-  stop (self);
   reset_window (self);
-  gst_coordtok_worker_clear (&self->worker);
-  g_free (self->model_path);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -860,35 +685,15 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
 
   gobject_class->set_property = gst_coordtok_enc_set_property;
   gobject_class->get_property = gst_coordtok_enc_get_property;
   gobject_class->finalize = gst_coordtok_enc_finalize;
-  element_class->change_state = gst_coordtok_enc_change_state;
+  base_class->start = start;
+  base_class->stop = stop;
+  base_class->reset = reset;
 
-  /**
-   * coordtokenc:model:
-   *
-   * The weight file (safetensors); NULL or empty: the default model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "CoordTok weight file (safetensors). NULL or empty: the default model "
-          "(src/models/coordtok-default.safetensors in the build tree, "
-          "$datadir/coordtok after install, $COORDTOK_MODEL_DIR first). "
-          "A file used by several elements is loaded once and shared. "
-          "Changeable only in the NULL state",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokenc:device:
-   *
-   * Where the model runs: auto (CUDA when usable, else the CPU), cpu, cuda.
-   */
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device",
-          "Where the model runs. Changeable only in the NULL state",
-          GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * coordtokenc:dtype:
    *
@@ -901,30 +706,6 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
           "NULL state",
           GST_TYPE_COORDTOK_DTYPE, DEFAULT_DTYPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokenc:threads:
-   *
-   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
-   */
-  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
-  /**
-   * coordtokenc:cuda-device-id:
-   *
-   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
-   * default ($COORDTOK_CUDA_DEVICE, else 0).
-   */
-  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
-  /**
-   * coordtokenc:model-id:
-   *
-   * Identifier of the loaded model, written into caps and records.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL_ID,
-      g_param_spec_string ("model-id", "Model id",
-          "Identifier of the loaded model (ct_model_id: first 16 hex digits of "
-          "the SHA-256 of the weight file), written into caps and token headers; "
-          "NULL until the element is READY",
-          NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   /**
    * coordtokenc:window:
    *
@@ -943,7 +724,6 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       "(one self-describing token buffer per window)",
       "gst-coordtok developers");
 
-  gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DEVICE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DTYPE, 0);
   GST_DEBUG_CATEGORY_INIT (coordtokenc_debug, "coordtokenc", 0,
       "CoordTok encoder");
@@ -952,22 +732,15 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
 static void
 gst_coordtok_enc_init (GstCoordTokEnc * self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  gst_pad_set_chain_function (self->sinkpad, gst_coordtok_enc_chain);
-  gst_pad_set_event_function (self->sinkpad, gst_coordtok_enc_sink_event);
-  gst_pad_set_query_function (self->sinkpad, gst_coordtok_enc_sink_query);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-
-  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_query_function (self->srcpad, gst_coordtok_enc_src_query);
-  gst_pad_set_event_function (self->srcpad, gst_coordtok_enc_src_event);
-  gst_pad_use_fixed_caps (self->srcpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 1,
+  GstPad *sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  GstPad *srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_chain_function (sinkpad, gst_coordtok_enc_chain);
+  gst_pad_set_event_function (sinkpad, gst_coordtok_enc_sink_event);
+  gst_pad_set_query_function (sinkpad, gst_coordtok_enc_sink_query);
+  gst_pad_use_fixed_caps (srcpad);
+  gst_coordtok_element_add_pads (&self->base, sinkpad, srcpad, 1,
       encode_window, window_recycle);
-
-  self->device = DEFAULT_DEVICE;
-  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
+  gst_pad_set_event_function (srcpad, gst_coordtok_enc_src_event);
   self->dtype = DEFAULT_DTYPE;
   g_queue_init (&self->pending);
 }
