@@ -88,6 +88,20 @@ gst_coordtok_cpu_description (CtSession * session)
   return d;
 }
 
+void
+gst_coordtok_answer_caps_query (GstQuery * query, GstCaps * caps)
+{
+  GstCaps *filter;
+  gst_query_parse_caps (query, &filter);
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  gst_query_set_caps_result (query, caps);
+  gst_caps_unref (caps);
+}
+
 GstCaps *
 gst_coordtok_token_caps_from_header (const CtTokensHeader *h)
 {

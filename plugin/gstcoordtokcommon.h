@@ -62,6 +62,9 @@ gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
  * Free with g_free. */
 gchar *gst_coordtok_cpu_description (CtSession * session);
 
+/* Answers a CAPS query with `caps` (taken) intersected with its filter. */
+void gst_coordtok_answer_caps_query (GstQuery * query, GstCaps * caps);
+
 /* A mapped frame as packed RGB24 (width*3 bytes per row). */
 void gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst);
 /* Packed RGB24 (width*3 bytes per row) into a mapped frame of any of the

@@ -43,11 +43,11 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-#include "gstcoordtokdec.h"
+#include "gstcoordtokdec-private.h"
 
 #include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (coordtokdec_debug);
+GST_DEBUG_CATEGORY (coordtokdec_debug);
 #define GST_CAT_DEFAULT coordtokdec_debug
 
 enum {
@@ -59,42 +59,6 @@ enum {
   PROP_REGION_TOP,
   PROP_REGION_WIDTH,
   PROP_REGION_HEIGHT,
-};
-
-/* A checked token record on its way to the worker. */
-typedef struct {
-  CtTokensHeader h;
-  CtTokensFrameTime *times;     /* h.n_frames */
-  float *z;                     /* every tile's planes, engine layout */
-  GstClockTime base;            /* PTS of its first frame */
-  guint64 offset;               /* OFFSET of its first frame, or NONE */
-  gboolean discont;
-} Record;
-
-struct _GstCoordTokDec {
-  GstCoordTokElement base;      /* model, session, worker, latency, stats */
-
-  /* properties (object lock) */
-  gint slice;
-  guint frame_offset, frame_count;
-  guint region_left, region_top, region_width, region_height;  /* pixels */
-
-  /* upstream thread */
-  gboolean have_caps;
-  GstCoordTokCapsInfo sink_info; /* caps of the records arriving */
-  gboolean discont;             /* a window was skipped: mark the next frame */
-  gchar *refusal;               /* why the stream's model is not ours, or NULL */
-
-  /* the worker thread */
-  GstCoordTokCapsInfo cinfo;    /* caps of the records being decoded */
-  GstVideoInfo out_info;
-  gboolean have_out_info;
-  GstSegment segment;
-  guint64 qos_processed, qos_dropped;
-
-  /* QoS from downstream (object lock) */
-  GstClockTime earliest_time;   /* frames ending before are late */
-  gdouble proportion;
 };
 
 #define gst_coordtok_dec_parent_class parent_class
@@ -111,8 +75,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_COORDTOK_RAW_FORMATS)));
 
 /* Output frame size: the region properties within frames of w x h. */
-static void
-region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
+void
+gst_coordtok_dec_region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
 {
   guint left = MIN (self->region_left, (guint) W), top = MIN (self->region_top, (guint) H);
   *w = self->region_width ? (int) MIN (self->region_width, W - left) : W - (int) left;
@@ -123,13 +87,13 @@ region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
     *h = 1;
 }
 
-static GstCaps *
-src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
+GstCaps *
+gst_coordtok_dec_src_caps (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
 {
   GstCaps *caps = gst_pad_get_pad_template_caps (self->base.srcpad);
   if (ci) {
     int w, h;
-    region_size (self, ci->width, ci->height, &w, &h);
+    gst_coordtok_dec_region_size (self, ci->width, ci->height, &w, &h);
     caps = gst_caps_make_writable (caps);
     gst_caps_set_simple (caps, "width", G_TYPE_INT, w,
         "height", G_TYPE_INT, h,
@@ -139,45 +103,10 @@ src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
   return caps;
 }
 
-/* Worker thread: output caps for the records now being decoded. */
-static gboolean
-negotiate (GstCoordTokDec * self)
-{
-  GstCaps *tmpl, *caps;
-  gboolean ok;
-
-  GST_OBJECT_LOCK (self);
-  tmpl = src_caps_for (self, &self->cinfo);
-  GST_OBJECT_UNLOCK (self);
-  caps = gst_pad_peer_query_caps (self->base.srcpad, tmpl);
-  gst_caps_unref (tmpl);
-  if (gst_caps_is_empty (caps)) {
-    gst_caps_unref (caps);
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream accepts none of the raw formats coordtokdec outputs "
-            "(%dx%d " GST_COORDTOK_RAW_FORMATS "): add videoconvert after it",
-            self->cinfo.width, self->cinfo.height), (NULL));
-    return FALSE;
-  }
-  caps = gst_caps_fixate (caps);
-  if (!gst_video_info_from_caps (&self->out_info, caps)) {
-    gst_caps_unref (caps);
-    return FALSE;
-  }
-  GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-  ok = gst_pad_set_caps (self->base.srcpad, caps);
-  gst_caps_unref (caps);
-  self->have_out_info = ok;
-  if (!ok)
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream refused the output caps"), (NULL));
-  return ok;
-}
-
 /* Properties that must fit the model: checked when it is loaded and, as
  * they may change in PLAYING, before each record. */
-static gboolean
-check_properties (GstCoordTokDec * self)
+gboolean
+gst_coordtok_dec_check_properties (GstCoordTokDec * self)
 {
   const CtConfig *c = ct_model_config (self->base.model);
   GST_OBJECT_LOCK (self);
@@ -201,8 +130,8 @@ check_properties (GstCoordTokDec * self)
 }
 
 /* The region must start inside frames of width x height. */
-static gboolean
-check_region_origin (GstCoordTokDec * self, gint width, gint height)
+gboolean
+gst_coordtok_dec_check_region_origin (GstCoordTokDec * self, gint width, gint height)
 {
   GST_OBJECT_LOCK (self);
   guint left = self->region_left, top = self->region_top;
@@ -246,7 +175,7 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
         ct_model_id (self->base.model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
     return FALSE;
   }
-  if (!check_region_origin (self, ci->width, ci->height))
+  if (!gst_coordtok_dec_check_region_origin (self, ci->width, ci->height))
     return FALSE;
   GST_OBJECT_LOCK (self);
   guint t0 = self->frame_offset;
@@ -259,280 +188,6 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   }
   ci->model_id = NULL;          /* points into caps that may go away */
   return TRUE;
-}
-
-/* Worker thread: events in stream order. */
-static gboolean
-worker_event (GstElement * element, GstEvent * event)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      gst_event_parse_caps (event, &caps);
-      /* checked upstream already.  Negotiated now, in stream order (caps
-       * before the segment behind them); when a flush drops these caps
-       * before they ran, before the next record instead */
-      if (gst_coordtok_parse_token_caps (caps, &self->cinfo, NULL)) {
-        self->cinfo.model_id = NULL;
-        self->have_out_info = FALSE;
-        if (!self->base.worker.flushing)
-          negotiate (self);
-      }
-      return FALSE;             /* ours are raw video caps */
-    }
-    case GST_EVENT_SEGMENT:
-      gst_event_copy_segment (event, &self->segment);
-      return TRUE;
-    default:
-      return TRUE;
-  }
-}
-
-static void
-record_free (gpointer data)
-{
-  Record *r = data;
-  g_free (r->times);
-  g_free (r->z);
-  g_free (r);
-}
-
-/* Timestamp of frame f of a window; see the file comment. */
-static void
-frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
-{
-  const CtTokensHeader *h = &r->h;
-  const CtTokensFrameTime *t = &r->times[f];
-  GstClockTime base = r->base;
-  gboolean have_fps = h->fps_n > 0;
-
-  *pts = GST_CLOCK_TIME_NONE;
-  if (t->pts != CT_TOKENS_TIME_NONE && h->pts != CT_TOKENS_TIME_NONE &&
-      GST_CLOCK_TIME_IS_VALID (base)) {
-    gint64 v = (gint64) base + ((gint64) t->pts - (gint64) h->pts);
-    *pts = v >= 0 ? (GstClockTime) v : 0;
-  } else if (t->pts != CT_TOKENS_TIME_NONE && !GST_CLOCK_TIME_IS_VALID (base)) {
-    *pts = t->pts;
-  } else if (GST_CLOCK_TIME_IS_VALID (base) && have_fps) {
-    *pts = base + gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
-  } else if (GST_CLOCK_TIME_IS_VALID (base) && f == 0) {
-    *pts = base;
-  }
-
-  if (t->duration != CT_TOKENS_TIME_NONE)
-    *dur = t->duration;
-  else if (have_fps)
-    *dur = gst_util_uint64_scale (f + 1, GST_SECOND * h->fps_d, h->fps_n) -
-        gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
-  else
-    *dur = GST_CLOCK_TIME_NONE;
-}
-
-/* TRUE when frames [f0, f1) all end before the QoS deadline. */
-static gboolean
-chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
-{
-  GstClockTime pts, dur, earliest;
-  GST_OBJECT_LOCK (self);
-  earliest = self->earliest_time;
-  GST_OBJECT_UNLOCK (self);
-  if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
-    return FALSE;
-  frame_times (r, f1 - 1, &pts, &dur);
-  if (!GST_CLOCK_TIME_IS_VALID (pts))
-    return FALSE;
-  GstClockTime end = pts + (GST_CLOCK_TIME_IS_VALID (dur) ? dur : 0);
-  guint64 rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, end);
-  return GST_CLOCK_TIME_IS_VALID (rt) && rt < earliest;
-}
-
-static void
-post_qos_drop (GstCoordTokDec * self, const Record * r, guint f0, guint n)
-{
-  GstClockTime pts, dur;
-  frame_times (r, f0, &pts, &dur);
-  self->qos_dropped += n;
-  GST_INFO_OBJECT (self, "skipping %u late frames from %" GST_TIME_FORMAT, n,
-      GST_TIME_ARGS (pts));
-  GstMessage *m = gst_message_new_qos (GST_OBJECT (self), TRUE,
-      gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts),
-      gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, pts), pts, dur);
-  GST_OBJECT_LOCK (self);
-  gdouble proportion = self->proportion;
-  GST_OBJECT_UNLOCK (self);
-  gst_message_set_qos_values (m, 0, proportion, 1000000);
-  gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, self->qos_processed,
-      self->qos_dropped);
-  gst_element_post_message (GST_ELEMENT (self), m);
-}
-
-/* A record being decoded: what the frame sink's callbacks share. */
-typedef struct {
-  GstCoordTokDec *self;
-  const Record *r;
-  gboolean discont;             /* mark the next pushed frame */
-  gint64 tstart;                /* when decoding began (monotonic, us) */
-  GstClockTime pts0;            /* first pushed frame's PTS */
-  GstClockTime need_latency;    /* the latest a frame would have been */
-  GstFlowReturn ret;
-  guint64 pushed, dropped;      /* frames pushed, and not decoded (late) */
-  gint64 pushing_us;            /* time spent pushing, not in the engine */
-} Push;
-
-/* Frame sink: chunks whose frames are all late are not decoded. */
-static gboolean
-push_skip (gpointer user, int f0, int n)
-{
-  Push *p = user;
-  if (!chunk_is_late (p->self, p->r, f0 + n))
-    return FALSE;
-  post_qos_drop (p->self, p->r, f0, n);
-  p->discont = TRUE;
-  p->dropped += n;
-  return TRUE;
-}
-
-/* One decoded frame, clipped to the segment, timestamped and pushed. */
-static void
-push_frame (Push * p, const guint8 * rgb, guint f)
-{
-  GstCoordTokDec *self = p->self;
-  GstClockTime pts, dur;
-  GstVideoFrame vf;
-  GstBuffer *out;
-
-  frame_times (p->r, f, &pts, &dur);
-  if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
-    guint64 cstart, cstop;
-    GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
-    if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
-            &cstart, &cstop)) {
-      GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
-          f, GST_TIME_ARGS (pts));
-      p->discont = TRUE;
-      return;
-    }
-  }
-  out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
-  if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
-    gst_buffer_unref (out);
-    GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
-    p->ret = GST_FLOW_ERROR;
-    return;
-  }
-  gst_coordtok_rgb8_to_frame (rgb, &vf);
-  gst_video_frame_unmap (&vf);
-  GST_BUFFER_PTS (out) = pts;
-  GST_BUFFER_DURATION (out) = dur;
-  if (p->r->offset != GST_BUFFER_OFFSET_NONE) {
-    GST_BUFFER_OFFSET (out) = p->r->offset + f;
-    GST_BUFFER_OFFSET_END (out) = p->r->offset + f + 1;
-  }
-  if (p->discont) {
-    GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
-    p->discont = FALSE;
-  }
-  /* how late this frame would be, had the window arrived on time */
-  if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    if (!GST_CLOCK_TIME_IS_VALID (p->pts0))
-      p->pts0 = pts;
-    GstClockTimeDiff late = (g_get_monotonic_time () - p->tstart) * GST_USECOND -
-        (GstClockTimeDiff) (pts - p->pts0);
-    p->need_latency = MAX (p->need_latency, (GstClockTime) MAX (late, 0));
-  }
-  self->qos_processed++;
-  p->pushed++;
-  p->ret = gst_pad_push (self->base.srcpad, out);
-}
-
-/* Frame sink: a decoded chunk, pushed frame by frame; FALSE stops. */
-static gboolean
-push_frames (gpointer user, const guint8 * rgb, int f0, int n)
-{
-  Push *p = user;
-  gint64 t = g_get_monotonic_time ();
-  gsize frame = GST_VIDEO_INFO_WIDTH (&p->self->out_info) *
-      (gsize) GST_VIDEO_INFO_HEIGHT (&p->self->out_info) * 3;
-  for (int i = 0; i < n && p->ret == GST_FLOW_OK; i++)
-    push_frame (p, rgb + i * frame, f0 + i);
-  p->pushing_us += g_get_monotonic_time () - t;
-  return p->ret == GST_FLOW_OK;
-}
-
-/* Worker thread: output caps negotiated when due, and again when the
- * region properties changed the frame size since (they may change in
- * PLAYING and apply from the next record). */
-static GstFlowReturn
-ensure_output (GstCoordTokDec * self, const CtRegion * region)
-{
-  if (self->have_out_info && (GST_VIDEO_INFO_WIDTH (&self->out_info) != region->width
-          || GST_VIDEO_INFO_HEIGHT (&self->out_info) != region->height)) {
-    GST_INFO_OBJECT (self, "region is now %dx%d: renegotiating", region->width,
-        region->height);
-    self->have_out_info = FALSE;
-  }
-  if (!self->have_out_info || gst_pad_check_reconfigure (self->base.srcpad)) {
-    if (!negotiate (self)) {
-      gst_pad_mark_reconfigure (self->base.srcpad);
-      return GST_PAD_IS_FLUSHING (self->base.srcpad) ? GST_FLOW_FLUSHING :
-          GST_FLOW_NOT_NEGOTIATED;
-    }
-  }
-  return GST_FLOW_OK;
-}
-
-/* Worker thread: one record, decoded by the library chunk by chunk, each
- * chunk's frames pushed as soon as it is decoded. */
-static GstFlowReturn
-decode_record (GstElement * element, gpointer data)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  Record *r = data;
-  GError *err = NULL;
-  Push push = { self, r, r->discont, g_get_monotonic_time (),
-    GST_CLOCK_TIME_NONE, 0, GST_FLOW_OK, 0, 0, 0 };
-
-  GST_OBJECT_LOCK (self);
-  gint slice = self->slice;
-  guint t0 = self->frame_offset, count = self->frame_count;
-  CtRegion region = { .top = self->region_top, .left = self->region_left };
-  region_size (self, r->h.width, r->h.height, &region.width, &region.height);
-  GST_OBJECT_UNLOCK (self);
-
-  GstFlowReturn ret = ensure_output (self, &region);
-  if (ret != GST_FLOW_OK)
-    return ret;
-  if (t0 >= r->h.n_frames) {
-    GST_DEBUG_OBJECT (self, "window of %u frames: nothing at frame-offset %u",
-        r->h.n_frames, t0);
-    return GST_FLOW_OK;
-  }
-  if (!check_properties (self) || !check_region_origin (self, r->h.width,
-          r->h.height))
-    return GST_FLOW_ERROR;
-  region.t0 = t0;
-  region.nt = r->h.n_frames - t0;
-  if (count && count < (guint) region.nt)
-    region.nt = count;
-  gst_coordtok_element_apply_threads (&self->base);
-
-  CtFrameSink sink = { push_skip, push_frames, &push };
-  if (!ct_session_decode_rgb8 (self->base.session, r->z, r->h.width, r->h.height,
-          r->h.n_frames, slice, &region, &sink, &err)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
-            err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  gint64 took = g_get_monotonic_time () - push.tstart;
-  GST_INFO_OBJECT (self, "decoded %d of %u frames, %u tiles, in %.1f ms on %s",
-      region.nt, r->h.n_frames, ct_tokens_n_tiles (&r->h), took / 1000.0,
-      ct_session_device_name (self->base.session));
-  gst_coordtok_element_count (&self->base, 1, push.pushed,
-      (took - push.pushing_us) / 1e6, push.dropped, 0);
-  gst_coordtok_element_processed (&self->base, push.need_latency);
-  return push.ret;
 }
 
 static GstFlowReturn
@@ -549,17 +204,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (!self->have_caps) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first token buffer"),
-        (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  ret = gst_coordtok_worker_flow (&self->base.worker);
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (buf);
+  if (!gst_coordtok_element_chain_ready (&self->base, self->have_caps, buf, &ret))
     return ret;
-  }
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Could not map a token buffer"), (NULL));
     gst_buffer_unref (buf);
@@ -610,7 +256,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     g_clear_error (&err);
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
-    record_free (r);
+    gst_coordtok_dec_record_free (r);
     gst_coordtok_element_count (&self->base, 0, 0, 0, 0, 1);
     if (GST_CLOCK_TIME_IS_VALID (pts))
       gst_coordtok_worker_push_event (&self->base.worker, gst_event_new_gap (pts, dur));
@@ -643,8 +289,31 @@ error:
   g_clear_error (&err);
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
-  record_free (r);
+  gst_coordtok_dec_record_free (r);
   return GST_FLOW_ERROR;
+}
+
+/* Token caps from upstream: checked now, sent on in stream order. */
+static gboolean
+sink_caps (GstCoordTokDec * self, GstEvent * event)
+{
+  GstCaps *caps;
+  GstCoordTokCapsInfo ci;
+  gst_event_parse_caps (event, &caps);
+  g_clear_pointer (&self->refusal, g_free);
+  self->have_caps = FALSE;
+  if (!check_caps (self, caps, &ci)) {
+    gst_event_unref (event);
+    /* Another model's stream is accepted here and refused, with its
+     * reason, at the first buffer: decodebin hides the errors of an
+     * element it is still plugging and would report "missing plug-in"
+     * instead (it sends the caps while plugging). */
+    return self->refusal != NULL;
+  }
+  self->sink_info = ci;
+  self->have_caps = TRUE;
+  gst_coordtok_worker_push_event (&self->base.worker, event);
+  return TRUE;
 }
 
 static gboolean
@@ -654,41 +323,22 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
   GST_LOG_OBJECT (self, "event %" GST_PTR_FORMAT, event);
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GstCoordTokCapsInfo ci;
-      gst_event_parse_caps (event, &caps);
-      g_clear_pointer (&self->refusal, g_free);
-      self->have_caps = FALSE;
-      if (!check_caps (self, caps, &ci)) {
-        gst_event_unref (event);
-        /* Another model's stream is accepted here and refused, with its
-         * reason, at the first buffer: decodebin hides the errors of an
-         * element it is still plugging and would report "missing plug-in"
-         * instead (it sends the caps while plugging). */
-        return self->refusal != NULL;
-      }
-      self->sink_info = ci;
-      self->have_caps = TRUE;
-      gst_coordtok_worker_push_event (&self->base.worker, event);
-      return TRUE;
-    }
-    case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->base.worker, event);
-    case GST_EVENT_FLUSH_STOP:
-      gst_coordtok_worker_pause (&self->base.worker);   /* the segment is its */
-      gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
-      GST_OBJECT_LOCK (self);
-      self->earliest_time = GST_CLOCK_TIME_NONE;
-      GST_OBJECT_UNLOCK (self);
-      return gst_coordtok_worker_flush_stop (&self->base.worker, event);
+    case GST_EVENT_CAPS:
+      return sink_caps (self, event);
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        gst_coordtok_worker_push_event (&self->base.worker, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      return gst_coordtok_element_sink_event (pad, parent, event);
   }
+}
+
+/* FLUSH_STOP, the worker stopped: the segment and QoS state are its. */
+static void
+flush (GstCoordTokElement * base)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
+  GST_OBJECT_LOCK (self);
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static gboolean
@@ -724,19 +374,11 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps;
-      gst_query_parse_caps (query, &filter);
       GST_OBJECT_LOCK (self);
-      caps = src_caps_for (self, self->have_caps ? &self->sink_info : NULL);
+      GstCaps *caps = gst_coordtok_dec_src_caps (self,
+          self->have_caps ? &self->sink_info : NULL);
       GST_OBJECT_UNLOCK (self);
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-            GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
+      gst_coordtok_answer_caps_query (query, caps);
       return TRUE;
     }
     default:
@@ -754,7 +396,7 @@ start (GstCoordTokElement * base)
   gst_coordtok_element_set_latency (base, 0, (GstClockTime) (ct_config_decode_flops (c,
               (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
               c->default_slice) / 50e9 * GST_SECOND));
-  return check_properties (self);
+  return gst_coordtok_dec_check_properties (self);
 }
 
 /* A fresh stream's state (READY <-> PAUSED). */
@@ -765,7 +407,7 @@ reset (GstCoordTokElement * base)
   self->have_caps = FALSE;
   self->have_out_info = FALSE;
   self->discont = FALSE;
-  g_clear_pointer (&self->refusal, g_free);
+  g_clear_pointer (&self->refusal, g_free);   /* none is left at finalize */
   self->qos_processed = self->qos_dropped = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
@@ -773,39 +415,37 @@ reset (GstCoordTokElement * base)
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }
 
+/* The unsigned preview properties' fields, by id; NULL for the others. */
+static guint *
+preview_field (GstCoordTokDec * self, guint prop_id)
+{
+  switch (prop_id) {
+    case PROP_FRAME_OFFSET: return &self->frame_offset;
+    case PROP_FRAME_COUNT: return &self->frame_count;
+    case PROP_REGION_LEFT: return &self->region_left;
+    case PROP_REGION_TOP: return &self->region_top;
+    case PROP_REGION_WIDTH: return &self->region_width;
+    case PROP_REGION_HEIGHT: return &self->region_height;
+    default: return NULL;
+  }
+}
+
+/* Every property of the decoder's own may change at any time: the worker
+ * reads them before each record. */
 static void
 gst_coordtok_dec_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
+  guint *field = preview_field (self, prop_id);
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_SLICE:
-      self->slice = g_value_get_int (value);
-      break;
-    case PROP_FRAME_OFFSET:
-      self->frame_offset = g_value_get_uint (value);
-      break;
-    case PROP_FRAME_COUNT:
-      self->frame_count = g_value_get_uint (value);
-      break;
-    case PROP_REGION_LEFT:
-      self->region_left = g_value_get_uint (value);
-      break;
-    case PROP_REGION_TOP:
-      self->region_top = g_value_get_uint (value);
-      break;
-    case PROP_REGION_WIDTH:
-      self->region_width = g_value_get_uint (value);
-      break;
-    case PROP_REGION_HEIGHT:
-      self->region_height = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (field)
+    *field = g_value_get_uint (value);
+  else if (prop_id == PROP_SLICE)
+    self->slice = g_value_get_int (value);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -814,45 +454,29 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
+  guint *field = preview_field (self, prop_id);
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_SLICE:
-      /* 0 reads back as the model's default once it is loaded */
-      g_value_set_int (value, (self->slice <= 0 && self->base.model) ?
-          ct_model_config (self->base.model)->default_slice : self->slice);
-      break;
-    case PROP_FRAME_OFFSET:
-      g_value_set_uint (value, self->frame_offset);
-      break;
-    case PROP_FRAME_COUNT:
-      g_value_set_uint (value, self->frame_count);
-      break;
-    case PROP_REGION_LEFT:
-      g_value_set_uint (value, self->region_left);
-      break;
-    case PROP_REGION_TOP:
-      g_value_set_uint (value, self->region_top);
-      break;
-    case PROP_REGION_WIDTH:
-      g_value_set_uint (value, self->region_width);
-      break;
-    case PROP_REGION_HEIGHT:
-      g_value_set_uint (value, self->region_height);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (field)
+    g_value_set_uint (value, *field);
+  else if (prop_id == PROP_SLICE)       /* 0 reads back as the model's default */
+    g_value_set_int (value, (self->slice <= 0 && self->base.model) ?
+        ct_model_config (self->base.model)->default_slice : self->slice);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
+/* frame-offset, frame-count and the region: unsigned, 0 by default, read at
+ * each record, so changeable while PLAYING */
+#define PREVIEW_MUTABLE "Changeable at any time; applies from the next token record"
 static void
-gst_coordtok_dec_finalize (GObject * object)
+install_preview_property (GObjectClass * klass, guint id, const char *name,
+    const char *nick, const char *blurb)
 {
-  GstCoordTokDec *self = GST_COORDTOK_DEC (object);
-  g_free (self->refusal);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
+  g_object_class_install_property (klass, id, g_param_spec_uint (name, nick,
+          blurb, 0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 }
 
 static void
@@ -862,11 +486,20 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
 
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "CoordTok video tokenizer decoder", "Codec/Decoder/Video",
+      "Decodes CoordTok token buffers into raw video frames by querying every "
+      "(t, x, y) patch coordinate", "gst-coordtok developers");
+  GST_DEBUG_CATEGORY_INIT (coordtokdec_debug, "coordtokdec", 0,
+      "CoordTok decoder");
   gobject_class->set_property = gst_coordtok_dec_set_property;
   gobject_class->get_property = gst_coordtok_dec_get_property;
-  gobject_class->finalize = gst_coordtok_dec_finalize;
   base_class->start = start;
   base_class->reset = reset;
+  base_class->flush = flush;
+  /* the model's properties are the base class's */
 
   /**
    * coordtokdec:slice:
@@ -887,96 +520,75 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
    *
    * Preview: decode frames from this index of each window on.
    */
-  g_object_class_install_property (gobject_class, PROP_FRAME_OFFSET,
-      g_param_spec_uint ("frame-offset", "Frame offset",
-          "Preview: decode only frames from this index of each window (a "
-          "multiple of the decoder's patch length); windows with fewer frames "
-          "produce no output",
-          0, G_MAXUINT, 0,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  install_preview_property (gobject_class, PROP_FRAME_OFFSET,
+      "frame-offset", "Frame offset",
+      "Preview: decode only frames from this index of each window (a "
+      "multiple of the decoder's patch length); windows with fewer frames "
+      "produce no output. " PREVIEW_MUTABLE);
   /**
    * coordtokdec:frame-count:
    *
    * Preview: decode at most this many frames of each window; 0: all.
    */
-  g_object_class_install_property (gobject_class, PROP_FRAME_COUNT,
-      g_param_spec_uint ("frame-count", "Frame count",
-          "Preview: decode at most this many frames of each window, from "
-          "frame-offset (only their patch coordinates are queried, so it is "
-          "proportionally cheaper). 0: all",
-          0, G_MAXUINT, 0,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  install_preview_property (gobject_class, PROP_FRAME_COUNT,
+      "frame-count", "Frame count",
+      "Preview: decode at most this many frames of each window, from "
+      "frame-offset (only their patch coordinates are queried, so it is "
+      "proportionally cheaper). 0: all. " PREVIEW_MUTABLE);
   /* spatial preview: output frames are the region, only its patches are
    * queried; like frame-offset, changeable while PLAYING */
-#define REGION_MUTABLE "Changeable at any time; applies from the next " \
-    "token record (the output caps follow the region's size)"
-#define REGION_FLAGS (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | \
-    GST_PARAM_MUTABLE_PLAYING)
+#define REGION_MUTABLE PREVIEW_MUTABLE " (the output caps follow the " \
+    "region's size)"
   /**
    * coordtokdec:region-left:
    *
    * Preview: first column of the decoded box (frame pixels).
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_LEFT,
-      g_param_spec_uint ("region-left", "Region left",
-          "Preview: first column (pixels) of the decoded region, a multiple of "
-          "the model's decoded patch size (8 for CoordTok-L). " REGION_MUTABLE,
-          0, G_MAXUINT, 0, REGION_FLAGS));
+  install_preview_property (gobject_class, PROP_REGION_LEFT,
+      "region-left", "Region left",
+      "Preview: first column (pixels) of the decoded region, a multiple of "
+      "the model's decoded patch size (8 for CoordTok-L). " REGION_MUTABLE);
   /**
    * coordtokdec:region-top:
    *
    * Preview: first row of the decoded box (frame pixels).
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_TOP,
-      g_param_spec_uint ("region-top", "Region top",
-          "Preview: first row (pixels) of the decoded region, a multiple of the "
-          "patch size. " REGION_MUTABLE,
-          0, G_MAXUINT, 0, REGION_FLAGS));
+  install_preview_property (gobject_class, PROP_REGION_TOP,
+      "region-top", "Region top",
+      "Preview: first row (pixels) of the decoded region, a multiple of the "
+      "patch size. " REGION_MUTABLE);
   /**
    * coordtokdec:region-width:
    *
    * Preview: width of the box; 0: to the right edge.
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_WIDTH,
-      g_param_spec_uint ("region-width", "Region width",
-          "Preview: width (pixels) of the decoded region, a multiple of the "
-          "patch size; the output frames have this width. 0: to the right "
-          "edge. Only the region's patch coordinates are queried, so it is "
-          "proportionally cheaper. " REGION_MUTABLE,
-          0, G_MAXUINT, 0, REGION_FLAGS));
+  install_preview_property (gobject_class, PROP_REGION_WIDTH,
+      "region-width", "Region width",
+      "Preview: width (pixels) of the decoded region, a multiple of the "
+      "patch size; the output frames have this width. 0: to the right "
+      "edge. Only the region's patch coordinates are queried, so it is "
+      "proportionally cheaper. " REGION_MUTABLE);
   /**
    * coordtokdec:region-height:
    *
    * Preview: height of the box; 0: to the bottom edge.
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_HEIGHT,
-      g_param_spec_uint ("region-height", "Region height",
-          "Preview: height (pixels) of the decoded region, a multiple of the "
-          "patch size; the output frames have this height. 0: to the bottom "
-          "edge. " REGION_MUTABLE,
-          0, G_MAXUINT, 0, REGION_FLAGS));
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
-  gst_element_class_set_static_metadata (element_class,
-      "CoordTok video tokenizer decoder", "Codec/Decoder/Video",
-      "Decodes CoordTok token buffers into raw video frames by querying every "
-      "(t, x, y) patch coordinate", "gst-coordtok developers");
-
-  GST_DEBUG_CATEGORY_INIT (coordtokdec_debug, "coordtokdec", 0,
-      "CoordTok decoder");
+  install_preview_property (gobject_class, PROP_REGION_HEIGHT,
+      "region-height", "Region height",
+      "Preview: height (pixels) of the decoded region, a multiple of the "
+      "patch size; the output frames have this height. 0: to the bottom "
+      "edge. " REGION_MUTABLE);
 }
 
 static void
 gst_coordtok_dec_init (GstCoordTokDec * self)
 {
-  GstPad *sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  GstPad *srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_chain_function (sinkpad, gst_coordtok_dec_chain);
-  gst_pad_set_event_function (sinkpad, gst_coordtok_dec_sink_event);
-  gst_coordtok_element_add_pads (&self->base, sinkpad, srcpad, 2,
-      decode_record, record_free);
-  gst_pad_set_query_function (srcpad, gst_coordtok_dec_src_query);
-  gst_pad_set_event_function (srcpad, gst_coordtok_dec_src_event);
-  self->base.worker.event_func = worker_event;
+  gst_coordtok_element_add_pads (&self->base, &sink_template, &src_template,
+      gst_coordtok_dec_chain, 2, gst_coordtok_dec_decode_record,
+      gst_coordtok_dec_record_free);
+  gst_pad_set_event_function (self->base.sinkpad, gst_coordtok_dec_sink_event);
+  gst_pad_set_query_function (self->base.srcpad, gst_coordtok_dec_src_query);
+  gst_pad_set_event_function (self->base.srcpad, gst_coordtok_dec_src_event);
+  self->base.worker.event_func = gst_coordtok_dec_worker_event;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }

@@ -40,17 +40,61 @@ enum {
 G_DEFINE_ABSTRACT_TYPE (GstCoordTokElement, gst_coordtok_element, GST_TYPE_ELEMENT);
 
 void
-gst_coordtok_element_add_pads (GstCoordTokElement * self, GstPad * sinkpad,
-    GstPad * srcpad, guint max_items, GstCoordTokWorkFunc work,
+gst_coordtok_element_add_pads (GstCoordTokElement * self,
+    GstStaticPadTemplate * sink_template, GstStaticPadTemplate * src_template,
+    GstPadChainFunction chain, guint max_items, GstCoordTokWorkFunc work,
     GDestroyNotify free_item)
 {
-  self->sinkpad = sinkpad;
-  self->srcpad = srcpad;
-  gst_pad_set_query_function (srcpad, gst_coordtok_element_src_query);
-  gst_element_add_pad (GST_ELEMENT (self), sinkpad);
-  gst_element_add_pad (GST_ELEMENT (self), srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), srcpad,
+  self->sinkpad = gst_pad_new_from_static_template (sink_template, "sink");
+  self->srcpad = gst_pad_new_from_static_template (src_template, "src");
+  gst_pad_set_chain_function (self->sinkpad, chain);
+  gst_pad_set_event_function (self->sinkpad, gst_coordtok_element_sink_event);
+  gst_pad_set_query_function (self->srcpad, gst_coordtok_element_src_query);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad,
       max_items, work, free_item);
+}
+
+gboolean
+gst_coordtok_element_chain_ready (GstCoordTokElement * self, gboolean have_caps,
+    GstBuffer * buf, GstFlowReturn * ret)
+{
+  if (!have_caps) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first buffer"),
+        (NULL));
+    *ret = GST_FLOW_NOT_NEGOTIATED;
+  } else {
+    /* what the worker met downstream (an error, EOS, not-linked) */
+    *ret = gst_coordtok_worker_flow (&self->worker);
+  }
+  if (*ret == GST_FLOW_OK)
+    return TRUE;
+  gst_buffer_unref (buf);
+  return FALSE;
+}
+
+gboolean
+gst_coordtok_element_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstCoordTokElement *self = GST_COORDTOK_ELEMENT (parent);
+  GstCoordTokElementClass *klass = GST_COORDTOK_ELEMENT_GET_CLASS (self);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+      return gst_coordtok_worker_flush_start (&self->worker, event);
+    case GST_EVENT_FLUSH_STOP:
+      gst_coordtok_worker_pause (&self->worker);
+      if (klass->flush)
+        klass->flush (self);
+      return gst_coordtok_worker_flush_stop (&self->worker, event);
+    default:
+      if (GST_EVENT_IS_SERIALIZED (event)) {
+        gst_coordtok_worker_push_event (&self->worker, event);
+        return TRUE;
+      }
+      return gst_pad_event_default (pad, parent, event);
+  }
 }
 
 gboolean

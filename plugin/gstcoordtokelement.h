@@ -63,6 +63,8 @@ struct _GstCoordTokElementClass {
   /* READY -> PAUSED, before the pads activate, and PAUSED -> READY, after
    * the worker stopped: the streaming state back to a fresh stream's. */
   void (*reset) (GstCoordTokElement * self);
+  /* FLUSH_STOP, with the worker stopped: what the flush discards. */
+  void (*flush) (GstCoordTokElement * self);
 };
 
 #define GST_COORDTOK_THREADS_UNSET G_MININT
@@ -70,12 +72,27 @@ struct _GstCoordTokElementClass {
 GType gst_coordtok_element_get_type (void);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstCoordTokElement, gst_object_unref)
 
-/* From the subclass's instance init: adds the pads (the source pad answers
- * LATENCY through gst_coordtok_element_src_query unless the subclass sets
- * its own query function) and sets up the worker thread. */
-void gst_coordtok_element_add_pads (GstCoordTokElement * self, GstPad * sinkpad,
-    GstPad * srcpad, guint max_items, GstCoordTokWorkFunc work,
+/* From the subclass's instance init: the pads from the templates (the sink
+ * pad's events go to gst_coordtok_element_sink_event, the source pad's
+ * queries to gst_coordtok_element_src_query, until the subclass sets its
+ * own functions that chain to them) and the worker thread. */
+void gst_coordtok_element_add_pads (GstCoordTokElement * self,
+    GstStaticPadTemplate * sink_template, GstStaticPadTemplate * src_template,
+    GstPadChainFunction chain, guint max_items, GstCoordTokWorkFunc work,
     GDestroyNotify free_item);
+
+/* Upstream thread, first thing in a chain function: FALSE when the buffer
+ * cannot be taken (no caps yet: an element error; or the worker met an
+ * error, EOS or not-linked downstream), with the buffer dropped and *ret
+ * the flow to return. */
+gboolean gst_coordtok_element_chain_ready (GstCoordTokElement * self,
+    gboolean have_caps, GstBuffer * buf, GstFlowReturn * ret);
+
+/* The sink pad's events: flushes through the worker (the subclass's flush
+ * runs between them, with the worker stopped), other serialized events
+ * queued behind the work before them, the rest by default. */
+gboolean gst_coordtok_element_sink_event (GstPad * pad, GstObject * parent,
+    GstEvent * event);
 
 /* The source pad's queries: LATENCY answered from the bookkeeping below,
  * the rest by default.  Subclasses chain to it. */

@@ -43,11 +43,11 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-#include "gstcoordtokenc.h"
+#include "gstcoordtokenc-private.h"
 
 #include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (coordtokenc_debug);
+GST_DEBUG_CATEGORY (coordtokenc_debug);
 #define GST_CAT_DEFAULT coordtokenc_debug
 
 enum {
@@ -57,43 +57,6 @@ enum {
 };
 
 #define DEFAULT_DTYPE GST_COORDTOK_DTYPE_F32
-
-/* One window of frames, as packed RGB, and what its record needs. */
-typedef struct {
-  guint8 *rgb;                  /* T frames of width*height*3 bytes */
-  gsize capacity;
-  CtTokensFrameTime *times;     /* T entries */
-  guint n;                      /* frames collected */
-  gint width, height, fps_n, fps_d, par_n, par_d;
-  guint64 offset_end;           /* frames before this window's end */
-  gboolean discont;
-  struct _GstCoordTokEnc *owner;
-} Window;
-
-struct _GstCoordTokEnc {
-  GstCoordTokElement base;      /* model, session, worker, latency, stats */
-
-  /* properties (object lock) */
-  GstCoordTokDType dtype;
-
-  /* upstream thread */
-  GstVideoInfo info;
-  gboolean have_info;
-  Window *cur;                  /* window being collected, or NULL */
-  guint64 frames_in;            /* frame counter (OFFSET of token buffers) */
-  GQueue pending;               /* serialized events waiting for cur */
-  gboolean discont;             /* next window gets DISCONT */
-
-  /* the worker thread */
-  float *z;                     /* token planes of every tile */
-  gsize z_cap;
-  Window *spare;                /* a finished window for reuse (object lock) */
-};
-
-#define gst_coordtok_enc_parent_class parent_class
-G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_COORDTOK_ELEMENT);
-GST_ELEMENT_REGISTER_DEFINE (coordtokenc, "coordtokenc", GST_RANK_NONE,
-    GST_TYPE_COORDTOK_ENC);
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -111,195 +74,10 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
         "rxy = (int) [ 1, MAX ], rt = (int) [ 1, MAX ], "
         "channels = (int) [ 1, MAX ], model-id = (string) ANY"));
 
-static void
-window_free (Window * w)
-{
-  if (!w)
-    return;
-  g_free (w->rgb);
-  g_free (w->times);
-  g_free (w);
-}
-
-/* A window for frames of the current caps: the spare one when it is big
- * enough, else a new one (NULL when out of memory). */
-static Window *
-window_new (GstCoordTokEnc * self)
-{
-  const CtConfig *c = ct_model_config (self->base.model);
-  gsize frame = (gsize) GST_VIDEO_INFO_WIDTH (&self->info) *
-      GST_VIDEO_INFO_HEIGHT (&self->info) * 3;
-  Window *w;
-
-  GST_OBJECT_LOCK (self);
-  w = self->spare;
-  self->spare = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (w && w->capacity < frame * c->T) {
-    window_free (w);
-    w = NULL;
-  }
-  if (!w) {
-    w = g_new0 (Window, 1);
-    w->owner = self;
-    w->capacity = frame * c->T;
-    w->rgb = g_try_malloc (w->capacity);
-    w->times = g_new0 (CtTokensFrameTime, c->T);
-    if (!w->rgb) {
-      window_free (w);
-      return NULL;
-    }
-  }
-  w->n = 0;
-  w->width = GST_VIDEO_INFO_WIDTH (&self->info);
-  w->height = GST_VIDEO_INFO_HEIGHT (&self->info);
-  w->fps_n = GST_VIDEO_INFO_FPS_N (&self->info);
-  w->fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
-  w->par_n = GST_VIDEO_INFO_PAR_N (&self->info);
-  w->par_d = GST_VIDEO_INFO_PAR_D (&self->info);
-  w->discont = self->discont;
-  self->discont = FALSE;
-  return w;
-}
-
-/* The worker's free function: keep one window for reuse. */
-static void
-window_recycle (gpointer data)
-{
-  Window *w = data;
-  GstCoordTokEnc *self = w->owner;
-  GST_OBJECT_LOCK (self);
-  if (!self->spare) {
-    self->spare = w;
-    w = NULL;
-  }
-  GST_OBJECT_UNLOCK (self);
-  window_free (w);
-}
-
-static void
-reset_window (GstCoordTokEnc * self)
-{
-  window_free (self->cur);
-  self->cur = NULL;
-  g_queue_clear_full (&self->pending, (GDestroyNotify) gst_event_unref);
-}
-
-/* Record duration: the sum of the frames' durations; frames without one
- * count as 1/framerate (computed for the whole window, not accumulated). */
-static guint64
-window_duration (const Window * w)
-{
-  guint64 sum = 0;
-  guint missing = 0;
-  for (guint i = 0; i < w->n; i++) {
-    if (w->times[i].duration == CT_TOKENS_TIME_NONE)
-      missing++;
-    else
-      sum += w->times[i].duration;
-  }
-  if (missing && w->fps_n <= 0)
-    return CT_TOKENS_TIME_NONE;
-  if (missing)
-    sum += gst_util_uint64_scale (missing, GST_SECOND * w->fps_d, w->fps_n);
-  return sum;
-}
-
-static gboolean fill_header (GstCoordTokEnc * self, const Window * w,
-    CtTokensHeader * h, GError ** error);
-
-/* Worker thread: encodes one window (every tile in one batch) and pushes
- * its token record. */
-static GstFlowReturn
-encode_window (GstElement * element, gpointer data)
-{
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
-  const CtConfig *c = ct_model_config (self->base.model);
-  Window *w = data;
-  GError *err = NULL;
-  CtTokensHeader h;
-  GstBuffer *buf;
-  GstMapInfo map;
-  gint64 t0;
-
-  if (!fill_header (self, w, &h, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE, ("%s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  gsize need = ct_tokens_n_elems (&h);
-  if (need > self->z_cap) {
-    g_free (self->z);
-    self->z = g_try_malloc (need * sizeof (float));
-    self->z_cap = self->z ? need : 0;
-    if (!self->z) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Out of memory for the tokens of %u tiles", ct_tokens_n_tiles (&h)), (NULL));
-      return GST_FLOW_ERROR;
-    }
-  }
-  gst_coordtok_element_apply_threads (&self->base);
-  t0 = g_get_monotonic_time ();
-  if (!ct_session_encode_rgb8 (self->base.session, w->rgb, w->width, w->height,
-          (gsize) w->width * 3, (gsize) w->width * w->height * 3, w->n, self->z,
-          &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE,
-        ("CoordTok encoding failed: %s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  GstClockTime took = (g_get_monotonic_time () - t0) * GST_USECOND;
-  GST_INFO_OBJECT (self, "encoded a window of %u/%d frames, %u tiles, in %.1f ms on %s",
-      w->n, c->T, ct_tokens_n_tiles (&h), took / 1e6,
-      ct_session_device_name (self->base.session));
-
-  /* processing latency: the slowest window so far, reported again when a
-   * window takes longer than what the pipeline was told */
-  gst_coordtok_element_processed (&self->base, took);
-  gst_coordtok_element_count (&self->base, 1, w->n, took / 1e9, 0, 0);
-
-  buf = gst_buffer_new_allocate (NULL, ct_tokens_record_size (&h), NULL);
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  if (!ct_tokens_pack (&h, w->times, self->z, map.data, map.size, &err)) {
-    gst_buffer_unmap (buf, &map);
-    gst_buffer_unref (buf);
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE,
-        ("Packing CoordTok tokens failed: %s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  gst_buffer_unmap (buf, &map);
-
-  GST_BUFFER_PTS (buf) = h.pts;
-  GST_BUFFER_DTS (buf) = h.pts;
-  GST_BUFFER_DURATION (buf) = h.duration;
-  GST_BUFFER_OFFSET (buf) = w->offset_end - w->n;
-  GST_BUFFER_OFFSET_END (buf) = w->offset_end;
-  if (w->discont)
-    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-  GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, buf);
-  return gst_pad_push (self->base.srcpad, buf);
-}
-
-static gboolean
-fill_header (GstCoordTokEnc * self, const Window * w, CtTokensHeader * h,
-    GError ** error)
-{
-  if (!ct_tokens_header_init_tiled (h, self->base.model, (CtTokensDType) self->dtype,
-          MAX (w->n, 1), w->width, w->height, error))
-    return FALSE;
-  if (w->fps_n > 0) {
-    h->fps_n = w->fps_n;
-    h->fps_d = w->fps_d;
-  }
-  if (w->par_n > 0 && w->par_d > 0) {
-    h->par_n = w->par_n;
-    h->par_d = w->par_d;
-  }
-  h->pts = w->n ? w->times[0].pts : CT_TOKENS_TIME_NONE;
-  h->duration = window_duration (w);
-  return TRUE;
-}
+#define gst_coordtok_enc_parent_class parent_class
+G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_COORDTOK_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE (coordtokenc, "coordtokenc", GST_RANK_NONE,
+    GST_TYPE_COORDTOK_ENC);
 
 /* Hands the window being collected to the worker (waits while the worker
  * is busy with the one before), then the events that waited for it. */
@@ -315,7 +93,7 @@ submit_window (GstCoordTokEnc * self)
     w->offset_end = self->frames_in;
     ret = gst_coordtok_worker_push (&self->base.worker, w);
   } else {
-    window_free (w);
+    gst_coordtok_enc_window_free (w);
   }
   while ((ev = g_queue_pop_head (&self->pending)))
     gst_coordtok_worker_push_event (&self->base.worker, ev);
@@ -330,18 +108,8 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstVideoFrame frame;
   GstFlowReturn ret;
 
-  if (!self->have_info) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first buffer"),
-        (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  /* what the worker met downstream (an error, EOS, not-linked) */
-  ret = gst_coordtok_worker_flow (&self->base.worker);
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (buf);
+  if (!gst_coordtok_element_chain_ready (&self->base, self->have_info, buf, &ret))
     return ret;
-  }
 
   if (GST_BUFFER_IS_DISCONT (buf) && self->cur && self->cur->n > 0) {
     GST_DEBUG_OBJECT (self, "discontinuity: pushing the partial window of %u frames",
@@ -353,7 +121,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       return ret;
     }
   }
-  if (!self->cur && !(self->cur = window_new (self))) {
+  if (!self->cur && !(self->cur = gst_coordtok_enc_window_new (self))) {
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for a window of %d frames of %dx%d", c->T,
             GST_VIDEO_INFO_WIDTH (&self->info), GST_VIDEO_INFO_HEIGHT (&self->info)),
@@ -426,7 +194,7 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
   CtTokensFrameTime t = { CT_TOKENS_TIME_NONE, CT_TOKENS_TIME_NONE };
   CtTokensHeader h;
   probe.times = &t;
-  if (!fill_header (self, &probe, &h, &err)) {
+  if (!gst_coordtok_enc_fill_header (self, &probe, &h, &err)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("coordtokenc cannot take %dx%d frames: %s (scale them down with "
             "videoscale first)", probe.width, probe.height, err->message), (NULL));
@@ -440,10 +208,10 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
    * behind those page faults and held the source's thread (80 ms at
    * 640x480). A failure is reported at the first frame. */
   if (!self->cur) {
-    self->cur = window_new (self);
-    Window *second = window_new (self);
+    self->cur = gst_coordtok_enc_window_new (self);
+    Window *second = gst_coordtok_enc_window_new (self);
     if (second)
-      window_recycle (second);
+      gst_coordtok_enc_window_recycle (second);
   }
   GST_INFO_OBJECT (self, "%dx%d frames: %u x %u tiles of %dx%d (%u tokens per window)",
       probe.width, probe.height, h.tiles_x, h.tiles_y, c->W, c->H,
@@ -507,27 +275,29 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       }
       gst_coordtok_worker_push_event (&self->base.worker, event);
       return TRUE;
-    case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->base.worker, event);
-    case GST_EVENT_FLUSH_STOP:
-      GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
-      gst_coordtok_element_count (&self->base, 0, 0, 0, n, 0);
-      reset_window (self);
-      self->discont = TRUE;
-      return gst_coordtok_worker_flush_stop (&self->base.worker, event);
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        if (n > 0) {
-          GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
-              GST_EVENT_TYPE_NAME (event));
-          g_queue_push_tail (&self->pending, event);
-        } else {
-          gst_coordtok_worker_push_event (&self->base.worker, event);
-        }
+      /* serialized events wait for the window collected before them */
+      if (GST_EVENT_IS_SERIALIZED (event) && n > 0 &&
+          GST_EVENT_TYPE (event) != GST_EVENT_FLUSH_STOP) {
+        GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
+            GST_EVENT_TYPE_NAME (event));
+        g_queue_push_tail (&self->pending, event);
         return TRUE;
       }
-      return gst_pad_event_default (pad, parent, event);
+      return gst_coordtok_element_sink_event (pad, parent, event);
   }
+}
+
+/* FLUSH_STOP: the window being collected is discarded. */
+static void
+flush (GstCoordTokElement * base)
+{
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  guint n = self->cur ? self->cur->n : 0;
+  GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
+  gst_coordtok_element_count (base, 0, 0, 0, n, 0);
+  gst_coordtok_enc_reset_window (self);
+  self->discont = TRUE;
 }
 
 static gboolean
@@ -536,20 +306,10 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
 
   switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
-      gst_query_parse_caps (query, &filter);
+    case GST_QUERY_CAPS:
       /* any size: frames larger than the model's are tiled */
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-            GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
+      gst_coordtok_answer_caps_query (query, gst_pad_get_pad_template_caps (pad));
       return TRUE;
-    }
     case GST_QUERY_ACCEPT_CAPS:{
       /* Only the template is checked here, so that a size the encoder
        * cannot take reaches set_caps and gets a clear error instead of a
@@ -599,14 +359,15 @@ start (GstCoordTokElement * base)
   return TRUE;
 }
 
-/* READY -> NULL: what the worker allocated for the session's model. */
+/* READY -> NULL and finalize: the windows and planes. */
 static void
 stop (GstCoordTokElement * base)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  gst_coordtok_enc_reset_window (self);
   g_clear_pointer (&self->z, g_free);
   self->z_cap = 0;
-  window_free (self->spare);
+  gst_coordtok_enc_window_free (self->spare);
   self->spare = NULL;
 }
 
@@ -620,35 +381,34 @@ reset (GstCoordTokElement * base)
     GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
     gst_coordtok_element_count (base, 0, 0, 0, self->cur->n, 0);
   }
-  reset_window (self);
+  gst_coordtok_enc_reset_window (self);
   self->have_info = FALSE;
   self->frames_in = 0;
   self->discont = TRUE;
   gst_coordtok_element_set_latency (base, 0, GST_CLOCK_TIME_NONE);
 }
 
+/* dtype, the one writable property of its own: only before the model is
+ * loaded, since the caps already say it */
 static void
 gst_coordtok_enc_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
+  gboolean started;
 
-  GST_OBJECT_LOCK (self);
-  if (GST_COORDTOK_ELEMENT_STARTED (self)) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
-        pspec->name);
+  if (prop_id != PROP_DTYPE) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     return;
   }
-  switch (prop_id) {
-    case PROP_DTYPE:
-      self->dtype = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  GST_OBJECT_LOCK (self);
+  started = GST_COORDTOK_ELEMENT_STARTED (self);
+  if (!started)
+    self->dtype = g_value_get_enum (value);
   GST_OBJECT_UNLOCK (self);
+  if (started)
+    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
+        pspec->name);
 }
 
 static void
@@ -656,44 +416,20 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
-
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_DTYPE:
-      g_value_set_enum (value, self->dtype);
-      break;
-    case PROP_WINDOW:
-      g_value_set_int (value, self->base.model ? ct_model_config (self->base.model)->T : 0);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_DTYPE)
+    g_value_set_enum (value, self->dtype);
+  else if (prop_id == PROP_WINDOW)      /* the model's T, once it is loaded */
+    g_value_set_int (value, self->base.model ? ct_model_config (self->base.model)->T : 0);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
+/* The encoder's own properties; the model's are the base class's. */
 static void
-gst_coordtok_enc_finalize (GObject * object)
+install_properties (GObjectClass * gobject_class)
 {
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
-  reset_window (self);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
-}
-
-static void
-gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
-{
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
-
-  gobject_class->set_property = gst_coordtok_enc_set_property;
-  gobject_class->get_property = gst_coordtok_enc_get_property;
-  gobject_class->finalize = gst_coordtok_enc_finalize;
-  base_class->start = start;
-  base_class->stop = stop;
-  base_class->reset = reset;
-
   /**
    * coordtokenc:dtype:
    *
@@ -715,7 +451,21 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       g_param_spec_int ("window", "Window",
           "Frames per token window (the model's T); 0 until the element is READY",
           0, G_MAXINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}
 
+static void
+gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
+{
+  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  base_class->start = start;
+  base_class->stop = stop;
+  base_class->reset = reset;
+  base_class->flush = flush;
+  G_OBJECT_CLASS (klass)->set_property = gst_coordtok_enc_set_property;
+  G_OBJECT_CLASS (klass)->get_property = gst_coordtok_enc_get_property;
+  install_properties (G_OBJECT_CLASS (klass));
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
@@ -723,7 +473,6 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       "Encodes windows of T raw video frames into CoordTok triplane tokens "
       "(one self-describing token buffer per window)",
       "gst-coordtok developers");
-
   gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DTYPE, 0);
   GST_DEBUG_CATEGORY_INIT (coordtokenc_debug, "coordtokenc", 0,
       "CoordTok encoder");
@@ -732,15 +481,12 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
 static void
 gst_coordtok_enc_init (GstCoordTokEnc * self)
 {
-  GstPad *sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  GstPad *srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_chain_function (sinkpad, gst_coordtok_enc_chain);
-  gst_pad_set_event_function (sinkpad, gst_coordtok_enc_sink_event);
-  gst_pad_set_query_function (sinkpad, gst_coordtok_enc_sink_query);
-  gst_pad_use_fixed_caps (srcpad);
-  gst_coordtok_element_add_pads (&self->base, sinkpad, srcpad, 1,
-      encode_window, window_recycle);
-  gst_pad_set_event_function (srcpad, gst_coordtok_enc_src_event);
+  gst_coordtok_element_add_pads (&self->base, &sink_template, &src_template,
+      gst_coordtok_enc_chain, 1, gst_coordtok_enc_encode_window, gst_coordtok_enc_window_recycle);
+  gst_pad_set_event_function (self->base.sinkpad, gst_coordtok_enc_sink_event);
+  gst_pad_set_query_function (self->base.sinkpad, gst_coordtok_enc_sink_query);
+  gst_pad_set_event_function (self->base.srcpad, gst_coordtok_enc_src_event);
+  gst_pad_use_fixed_caps (self->base.srcpad);
   self->dtype = DEFAULT_DTYPE;
   g_queue_init (&self->pending);
 }

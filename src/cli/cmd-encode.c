@@ -141,9 +141,9 @@ ct_cmd_encode (int argc, char **argv)
   }
   status = ct_cli_finish_output ("encode", tmp, argv[2], status);
   if (status == 0)
-    printf ("wrote %s: %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT " windows, %"
-        G_GUINT64_FORMAT " bytes (input: %s)\n", argv[2], e.frames, e.windows, e.bytes,
-        ct_input_describe (e.in));
+    printf ("wrote %s: %" G_GUINT64_FORMAT " frame%s in %" G_GUINT64_FORMAT " window%s, %"
+        G_GUINT64_FORMAT " bytes (input: %s)\n", argv[2], e.frames, e.frames == 1 ? "" : "s",
+        e.windows, e.windows == 1 ? "" : "s", e.bytes, ct_input_describe (e.in));
 done:
   if (pipeline)
     gst_object_unref (pipeline);

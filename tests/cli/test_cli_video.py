@@ -90,7 +90,7 @@ with tempfile.TemporaryDirectory() as tmp:
     if not os.path.exists(TREE):
         report(False, f"{TREE} exists (Debian package opencv-doc, .ci/debian-packages.txt)")
     else:
-        run(["encode", TREE, j("tree.ctok")], 0, "68 frames in 1 windows")
+        run(["encode", TREE, j("tree.ctok")], 0, "68 frames in 1 window,")
         with open(j("tree.ctok"), "rb") as f:
             report(f.read(4) == b"CTOK", "tree.ctok starts with a token record")
         if gst_launch and launch(f"filesrc location={TREE} ! decodebin ! videoconvert ! videoscale ! "
@@ -99,7 +99,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # -- Y4M in, tokens, Y4M and raw out (8 frames: one short window)
     write(j("in.y4m"), y4m(W, H, 8))
-    run(["encode", j("in.y4m"), j("short.ctok")], 0, "8 frames in 1 windows", "Y4M 128x128 420jpeg")
+    run(["encode", j("in.y4m"), j("short.ctok")], 0, "8 frames in 1 window,", "Y4M 128x128 420jpeg")
     run(["decode", j("short.ctok"), j("short.y4m")], 0, "8 frames of 128x128", "Y4M 4:2:0")
     with open(j("short.y4m"), "rb") as f:
         data = f.read()
@@ -134,7 +134,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # -- raw RGB24 in: encode (sizes and rate given), reconstruct and its RGB PSNR
     write(j("in.rgb"), rgb(W, H, 8))
     run(["encode", "--width", "128", "--height", "128", "--framerate", "25", j("in.rgb"), j("raw.ctok")],
-        0, "8 frames in 1 windows", "raw RGB24 128x128")
+        0, "8 frames in 1 window,", "raw RGB24 128x128")
     if gst_launch and launch(f"filesrc location={j('in.rgb')} ! rawvideoparse format=rgb width=128 height=128 "
                              f"framerate=25/1 ! videoconvert ! videoscale ! video/x-raw,format=RGB ! "
                              f"coordtokenc ! filesink location={j('ref-raw.ctok')}"):
