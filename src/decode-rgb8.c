@@ -49,21 +49,26 @@ ct_session_decode_rgb8 (CtSession *s, const float *z, int width, int height,
   gsize frame = (gsize) region->width * region->height * 3;
   if (!reserve_chunk (s, frame * chunk, chunk, region, error))
     return FALSE;
+  /* the planes stay bound (on a GPU: uploaded once) for every chunk */
+  if (!s->ops->bind_planes (s->ctx, z, ct_tile_grid_n_tiles (&g), error))
+    return FALSE;
+  gboolean ok = TRUE;
   int end = region->t0 + region->nt;
-  for (int f0 = region->t0; f0 < end; f0 += chunk) {
+  for (int f0 = region->t0; ok && f0 < end; f0 += chunk) {
     int n = MIN (chunk, end - f0);
     if (sink->skip && sink->skip (sink->user, f0, n))
       continue;
     CtRegion part = *region;
     part.t0 = f0;
     part.nt = n;
-    if (!ct_session_rasterize_tiles (s, z, &g, n_frames, slice, &part, s->chunk,
-            error))
-      return FALSE;
+    ok = ct_rasterize_bound (s, &g, n_frames, slice, &part, s->chunk, error);
+    if (!ok)
+      break;
     ct_model_to_rgb8 (s->chunk, region->width, region->height * n, s->chunk_rgb,
         region->width * 3);
     if (!sink->frames (sink->user, s->chunk_rgb, f0, n))
       break;
   }
-  return TRUE;
+  s->ops->unbind_planes (s->ctx);
+  return ok;
 }

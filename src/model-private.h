@@ -63,16 +63,6 @@ typedef struct {
 
 const CtWeights *ct_model_weights (const CtModel *m);
 
-/* Where a batched encode gets its windows: tile(user, i, scratch) returns
- * tile i's window (T, H, W, 3) in model space, padded past n_frames, either
- * its own memory or `scratch` (T*H*W*3 floats) filled. */
-typedef struct {
-  const float *(*tile) (void *user, int i, float *scratch);
-  void *user;
-} CtTileSource;
-
 G_END_DECLS
-
-#include "backend.h"
 
 #endif

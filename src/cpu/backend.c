@@ -137,6 +137,7 @@ cpu_destroy (void *vctx)
   g_free (ctx->dec.emb);
   g_free (ctx->dec.x);
   g_free (ctx->dec.scratch);
+  g_free (ctx->seq_planes);
   ct_model_unref (ctx->model);
   g_free (ctx);
 }
@@ -168,40 +169,46 @@ cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
   return ok;
 }
 
-static const float *
-given_video (void *user, int i, float *scratch)
-{
-  return user;
-}
-
-/* One window is a batch of one: a single code path for both. */
+/* The planes stay where the caller has them: binding is remembering. */
 static gboolean
-cpu_encode (void *vctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error)
-{
-  CtTileSource src = { given_video, (void *) video };
-  return cpu_encode_tiles (vctx, &src, 1, n_frames, z, trace, error);
-}
-
-static gboolean
-cpu_decode (void *vctx, const float *z, const float *coords, int n, float *out,
-    float *embedding, GError **error)
+cpu_bind_planes (void *vctx, const float *z, int n_tiles, GError **error)
 {
   CtCpuContext *ctx = vctx;
-  gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
-  gboolean ok = ct_cpu_decode (ctx, z, coords, n, out, embedding, error);
-  ct_thread_policy_end (&ctx->dec_threads, t0,
-      ok ? ct_config_decode_flops (ctx->config, n, n) : 0);
-  return ok;
+  ctx->bound = z;
+  ctx->bound_tiles = n_tiles;
+  return TRUE;
+}
+
+static void
+cpu_unbind_planes (void *vctx)
+{
+  CtCpuContext *ctx = vctx;
+  ctx->bound = NULL;
+  ctx->bound_tiles = 0;
 }
 
 static gboolean
-cpu_decode_seqs (void *vctx, const float *const *z, const float *coords, int n_seq,
+cpu_decode_seqs (void *vctx, const int *tiles, const float *coords, int n_seq,
     int seq, float *out, float *embedding, GError **error)
 {
   CtCpuContext *ctx = vctx;
+  gsize tf = ct_config_token_floats (ctx->config);
+  if (n_seq > ctx->seq_capacity) {
+    g_free (ctx->seq_planes);
+    ctx->seq_planes = g_new (const float *, n_seq);
+    ctx->seq_capacity = n_seq;
+  }
+  for (int i = 0; i < n_seq; i++) {
+    if (!ctx->bound || tiles[i] < 0 || tiles[i] >= ctx->bound_tiles) {
+      g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+          "decode: tile %d of %d bound", tiles[i], ctx->bound_tiles);
+      return FALSE;
+    }
+    ctx->seq_planes[i] = ctx->bound + (gsize) tiles[i] * tf;
+  }
   gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
-  gboolean ok = ct_cpu_decode_seqs (ctx, z, coords, n_seq, seq, out, embedding, error);
+  gboolean ok = ct_cpu_decode_seqs (ctx, ctx->seq_planes, coords, n_seq, seq, out,
+      embedding, error);
   ct_thread_policy_end (&ctx->dec_threads, t0,
       ok ? ct_config_decode_flops (ctx->config, (gint64) n_seq * seq, seq) : 0);
   return ok;
@@ -213,10 +220,10 @@ const CtBackendOps ct_cpu_backend_ops = {
   .probe = cpu_probe,
   .create = cpu_create,
   .destroy = cpu_destroy,
-  .encode = cpu_encode,
-  .decode = cpu_decode,
-  .decode_seqs = cpu_decode_seqs,
   .device_name = cpu_device_name,
   .set_threads = cpu_set_threads,
   .encode_tiles = cpu_encode_tiles,
+  .bind_planes = cpu_bind_planes,
+  .unbind_planes = cpu_unbind_planes,
+  .decode_seqs = cpu_decode_seqs,
 };

@@ -5,13 +5,6 @@
 
 #include <string.h>
 
-gboolean
-ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
-    float *out, float *embedding, GError **error)
-{
-  return ct_cpu_decode_seqs (vctx, &z, coords, 1, n, out, embedding, error);
-}
-
 /* n_seq independent sequences of seq queries, stacked: only attention needs
  * them apart, so the linear layers see n_seq * seq rows at once.  Sequence
  * i samples planes z[i] (the tiles of a frame grid have their own). */

@@ -92,8 +92,8 @@ unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
 
 /* One batch of B tiles, all through every layer together. */
 static void
-encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
-    float *z, CtEncodeTrace *trace)
+encode_batch (CtCpuContext *ctx, const CtTileSource *src, int n_frames, int first,
+    int B, float *z, CtEncodeTrace *trace)
 {
   const CtConfig *c = ctx->config;
   const CtWeights *w = ctx->w;
@@ -104,7 +104,7 @@ encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
   /* 1. patch embedding into rows 1.. of each tile's h (row 0: cls), and
    * the positional embedding; one tile's pixels in memory at a time */
   for (int t = 0; t < B; t++) {
-    const float *video = src->tile (src->user, first + t, e->video);
+    const float *video = ct_tile_source_window (c, src, first + t, n_frames, e->video);
     float *h = e->h + t * hrows * D, *tokens = h + D;
     gather_video_patches (c, video, e->patches);
     ct_cpu_linear (&w->enc_patch, e->patches, Nv, tokens, FALSE);
@@ -167,7 +167,7 @@ ct_cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
   if (trace && trace->memory_mask)
     memcpy (trace->memory_mask, ctx->enc.key_bias, Nv * sizeof (float));
   for (int first = 0; first < n_tiles; first += B)
-    encode_batch (ctx, src, first, MIN (B, n_tiles - first), z,
+    encode_batch (ctx, src, n_frames, first, MIN (B, n_tiles - first), z,
         first == 0 ? trace : NULL);
   return TRUE;
 }
