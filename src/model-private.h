@@ -62,6 +62,13 @@ typedef struct {
 } CtWeights;
 
 const CtWeights *ct_model_weights (const CtModel *m);
+/* The memory the weights occupy. */
+void ct_model_weights_range (const CtModel *m, const void **base, gsize *bytes);
+/* What a backend keeps for a model (CPU: its packed weight copies), freed
+ * with `destroy` when the model is, before its weights.  Set once per key:
+ * FALSE (data destroyed at once) when the key is set already. */
+gboolean ct_model_set_backend_data (CtModel *m, const char *key, gpointer data,
+    GDestroyNotify destroy);
 
 G_END_DECLS
 

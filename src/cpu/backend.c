@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/cpu-backend.h"
 #include "cpu/blas-core.h"
+#include "cpu/linear-packed.h"
 
 #include <string.h>
 
@@ -9,6 +10,29 @@ static gboolean
 cpu_probe (int device_index, GError **error)
 {
   return TRUE;
+}
+
+/* The packed copies of a model's weights (cpu/linear-packed.c) belong to
+ * this backend and go when the model does: registered with the model once. */
+typedef struct {
+  const void *base;
+  gsize bytes;
+} WeightsRange;
+
+static void
+forget_packed (gpointer data)
+{
+  WeightsRange *r = data;
+  ct_cpu_linear_packed_forget (r->base, r->bytes);
+  g_free (r);
+}
+
+static void
+own_packed_weights (CtModel *m)
+{
+  WeightsRange *r = g_new (WeightsRange, 1);
+  ct_model_weights_range (m, &r->base, &r->bytes);
+  ct_model_set_backend_data (m, "cpu-packed-weights", r, forget_packed);
 }
 
 static void *
@@ -21,6 +45,7 @@ cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision,
     return NULL;
   }
   ct_cpu_blas_setup ();      /* before any GEMM: OpenBLAS's kernel choice */
+  own_packed_weights (m);
   CtCpuContext *ctx = g_new0 (CtCpuContext, 1);
   const CtConfig *c = ct_model_config (m);
   ctx->model = ct_model_ref (m);
