@@ -48,7 +48,8 @@ typedef struct {
 } CtCpuContext;
 
 gboolean ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error);
-/* Grows the encoder workspace to a batch of `tiles` (src/cpu/backend.c). */
+/* Grows the encoder workspace to a batch of `tiles` (encoder.c; the
+ * decoder's, decoder.c, to n rows). */
 gboolean ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error);
 /* Largest batch the encoder takes in one pass (a memory bound). */
 int ct_cpu_encode_max_batch (const CtConfig *c);
