@@ -715,7 +715,10 @@ memo_get (Unpickler *u, guint64 idx)
 }
 
 /* Runs until STOP; returns the result or NULL. */
-/* Protocol and framing: 1 done, 0 failed (the error set), -1 not one of these opcodes. */
+/* The opcodes by family.  Each returns 1 when it ran `op`, 0 when that
+ * failed (the error set), -1 when `op` is not one of its family. */
+
+/* Protocol and framing */
 static int
 op_stream (Unpickler *u, guint8 op)
 {
@@ -748,7 +751,7 @@ op_stream (Unpickler *u, guint8 op)
   return ok;
 }
 
-/* Scalars: strings, integers, floats, None, booleans: 1 done, 0 failed (the error set), -1 not one of these opcodes. */
+/* Scalars: strings, integers, floats, None, booleans */
 static int
 op_scalar (Unpickler *u, guint8 op)
 {
@@ -830,7 +833,7 @@ op_scalar (Unpickler *u, guint8 op)
   return ok;
 }
 
-/* Containers: empty ones, MARK, tuples, dict and list items, BUILD: 1 done, 0 failed (the error set), -1 not one of these opcodes. */
+/* Containers: empty ones, MARK, tuples, dict and list items, BUILD */
 static int
 op_container (Unpickler *u, guint8 op)
 {
@@ -954,7 +957,7 @@ op_container (Unpickler *u, guint8 op)
   return ok;
 }
 
-/* The memo, and objects by name (GLOBAL, REDUCE, BINPERSID): 1 done, 0 failed (the error set), -1 not one of these opcodes. */
+/* The memo, and objects by name (GLOBAL, REDUCE, BINPERSID) */
 static int
 op_memo (Unpickler *u, guint8 op)
 {
