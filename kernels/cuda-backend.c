@@ -16,28 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- errors ------------------------------------------------------------ */
-
-gboolean
-ct_cu_check (cudaError_t e, const char *what, GError **error)
-{
-  if (e == cudaSuccess)
-    return TRUE;
-  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "%s: %s (%s)", what,
-      cudaGetErrorString (e), cudaGetErrorName (e));
-  return FALSE;
-}
-
-gboolean
-ct_cu_check_blas (cublasStatus_t s, const char *what, GError **error)
-{
-  if (s == CUBLAS_STATUS_SUCCESS)
-    return TRUE;
-  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "%s: %s (%s)", what,
-      cublasGetStatusString (s), cublasGetStatusName (s));
-  return FALSE;
-}
-
 /* ---- device choice ----------------------------------------------------- */
 
 /* The session's device index when it names one (>= 0), else

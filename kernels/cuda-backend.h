@@ -6,6 +6,7 @@
 #define CT_CUDA_BACKEND_H
 
 #include "backend.h"
+#include "cuda-check.h"
 #include "kernels.h"
 
 #include <cublas_v2.h>
@@ -123,14 +124,6 @@ typedef struct {
   gsize bound_capacity;            /* floats */
   int bound_tiles;                 /* 0: none bound */
 } CtCuContext;
-
-/* ---- error helpers ----------------------------------------------------- */
-
-/* FALSE + GError (CT_ERROR_DEVICE) naming the call when e is an error. */
-gboolean ct_cu_check (cudaError_t e, const char *what, GError **error);
-gboolean ct_cu_check_blas (cublasStatus_t s, const char *what, GError **error);
-#define CT_CU_TRY(expr) \
-  do { if (!ct_cu_check ((expr), #expr, error)) return FALSE; } while (0)
 
 /* ---- GEMM (gemm.c) ----------------------------------------------------- */
 
