@@ -1,12 +1,15 @@
 /* gstcoordtokdec.c - coordtokdec: CoordTok token records -> raw video frames.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A plain GstElement.  A token buffer is checked on the upstream thread
- * (damaged records are skipped there, with a warning) and handed to the
- * element's own thread (gstcoordtokworker.c; at most two records queued or
- * in decoding, then upstream waits), which rasterizes the window chunk by
- * chunk (ct_session_rasterize_chunk_frames: the same pixels as decoding it
- * at once) and pushes each chunk's frames as soon as they are decoded.
+ * A GstCoordTokElement (gstcoordtokelement.c: the model, its properties,
+ * the worker thread, latency, stats); this file is the element's upstream
+ * side: pads, caps, properties, records checked and queued.  A token
+ * buffer is checked on the upstream thread (damaged records are skipped
+ * there, with a warning) and handed to the element's own thread
+ * (gstcoordtokdecrecord.c; at most two records queued or in decoding, then
+ * upstream waits), which decodes the window chunk by chunk through
+ * ct_session_decode_rgb8 (the same pixels as decoding it at once) and
+ * pushes each chunk's frames as soon as they are decoded.
  * Frames of a tiled stream are reassembled from their tiles and cropped to
  * the source's size.  Frame timestamps come from the token record's frame
  * table (the encoder's input timestamps, shifted by the buffer's PTS if it

@@ -1,8 +1,11 @@
 /* gstcoordtokenc.c - coordtokenc: raw video windows -> CoordTok token records.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A plain GstElement (not GstVideoEncoder: that class counts every frame
- * finished without output as a QoS drop, i.e. T-1 per window).  Frames of
+ * A GstCoordTokElement (gstcoordtokelement.c: the model, its properties,
+ * the worker thread, latency, stats), not a GstVideoEncoder: that class
+ * counts every frame finished without output as a QoS drop, i.e. T-1 per
+ * window.  This file is the upstream side (pads, caps, collecting frames);
+ * gstcoordtokencwindow.c the windows and their encode.  Frames of
  * any size are accepted: each is copied as packed RGB into the window being
  * collected and the input buffer released at once.  A full window (or a
  * partial one at EOS, a DISCONT buffer, a caps/segment/stream-start change)
