@@ -16,28 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- errors ------------------------------------------------------------ */
-
-gboolean
-ct_cu_check (cudaError_t e, const char *what, GError **error)
-{
-  if (e == cudaSuccess)
-    return TRUE;
-  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "%s: %s (%s)", what,
-      cudaGetErrorString (e), cudaGetErrorName (e));
-  return FALSE;
-}
-
-gboolean
-ct_cu_check_blas (cublasStatus_t s, const char *what, GError **error)
-{
-  if (s == CUBLAS_STATUS_SUCCESS)
-    return TRUE;
-  g_set_error (error, CT_ERROR, CT_ERROR_DEVICE, "%s: %s (%s)", what,
-      cublasGetStatusString (s), cublasGetStatusName (s));
-  return FALSE;
-}
-
 /* ---- device choice ----------------------------------------------------- */
 
 /* The session's device index when it names one (>= 0), else
@@ -220,7 +198,6 @@ decoder_layout (CtCuContext *ctx, char *base, int n)
   ctx->pos_row = bump (&b, (gsize) n * sizeof (int));
   ctx->x = bump (&b, (gsize) n * D * sizeof (float));
   ctx->out = bump (&b, (gsize) n * pv * sizeof (float));
-  ctx->dz = bump (&b, ct_config_token_floats (c) * sizeof (float));
   char *sc = bump (&b, ct_cu_block_scratch_bytes (n, D, ctx->bf16));
   ct_cu_block_scratch_layout (sc, n, D, ctx->bf16, &ctx->dec_scratch);
   return b.used;
@@ -281,6 +258,8 @@ cuda_destroy (void *vctx)
       cudaFree (ctx->enc_block);
     if (ctx->dec_block)
       cudaFree (ctx->dec_block);
+    if (ctx->bound_z)
+      cudaFree (ctx->bound_z);
     if (ctx->host_video)
       cudaFreeHost (ctx->host_video);
     if (ctx->host_z)
@@ -390,7 +369,9 @@ G_MODULE_EXPORT const CtBackendOps ct_cuda_backend_ops = {
   .probe = cuda_probe,
   .create = cuda_create,
   .destroy = cuda_destroy,
-  .encode = ct_cu_encode,
-  .decode = ct_cu_decode,
   .device_name = cuda_device_name,
+  .encode_tiles = ct_cu_encode_tiles,
+  .bind_planes = ct_cu_bind_planes,
+  .unbind_planes = ct_cu_unbind_planes,
+  .decode_seqs = ct_cu_decode_seqs,
 };

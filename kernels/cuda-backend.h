@@ -5,7 +5,8 @@
 #ifndef CT_CUDA_BACKEND_H
 #define CT_CUDA_BACKEND_H
 
-#include "model-private.h"
+#include "backend.h"
+#include "cuda-check.h"
 #include "kernels.h"
 
 #include <cublas_v2.h>
@@ -112,19 +113,17 @@ typedef struct {
   /* decoder workspace: grown to the longest sequence seen */
   int dec_capacity;
   void *dec_block;
-  float *coords, *emb, *x, *out, *dz;
+  float *coords, *emb, *x, *out;
   int *pos_row;
   CtCuBlockScratch dec_scratch;
   float *host_dec;                 /* pinned: coords (n,3) | out (n,pv) | emb (n,3C) */
+
+  /* planes bound for decode_seqs: uploaded once per record, kept on the
+   * device for every chunk of its window (grown to the largest grid) */
+  float *bound_z;
+  gsize bound_capacity;            /* floats */
+  int bound_tiles;                 /* 0: none bound */
 } CtCuContext;
-
-/* ---- error helpers ----------------------------------------------------- */
-
-/* FALSE + GError (CT_ERROR_DEVICE) naming the call when e is an error. */
-gboolean ct_cu_check (cudaError_t e, const char *what, GError **error);
-gboolean ct_cu_check_blas (cublasStatus_t s, const char *what, GError **error);
-#define CT_CU_TRY(expr) \
-  do { if (!ct_cu_check ((expr), #expr, error)) return FALSE; } while (0)
 
 /* ---- GEMM (gemm.c) ----------------------------------------------------- */
 
@@ -154,10 +153,15 @@ gboolean ct_cu_reserve_decode (CtCuContext *ctx, int n, GError **error);
 
 /* ---- the forward passes (encoder.c, decoder.c) ------------------------- */
 
-gboolean ct_cu_encode (void *ctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error);
-gboolean ct_cu_decode (void *ctx, const float *z, const float *coords, int n,
-    float *out, float *embedding, GError **error);
+/* The backend's two compute calls (backend.h).  Tiles are encoded one
+ * after another (each converted to model space on the host first) and
+ * sequences decoded one after another, all over the bound planes. */
+gboolean ct_cu_encode_tiles (void *ctx, const CtTileSource *src, int n_tiles,
+    int n_frames, float *z, CtEncodeTrace *trace, GError **error);
+gboolean ct_cu_bind_planes (void *ctx, const float *z, int n_tiles, GError **error);
+void ct_cu_unbind_planes (void *ctx);
+gboolean ct_cu_decode_seqs (void *ctx, const int *tiles, const float *coords,
+    int n_seq, int seq, float *out, float *embedding, GError **error);
 
 G_END_DECLS
 

@@ -7,8 +7,9 @@
 
 #include <string.h>
 
+/* One sequence over planes already on the device (dz). */
 static gboolean
-decode (CtCuContext *ctx, const float *z, const float *coords, int n,
+decode (CtCuContext *ctx, const float *dz, const float *coords, int n,
     float *out, float *embedding, GError **error)
 {
   const CtConfig *c = ctx->config;
@@ -26,17 +27,14 @@ decode (CtCuContext *ctx, const float *z, const float *coords, int n,
 
   /* pinned staging: coords (n, 3) | out (n, pv) | emb (n, 3C) */
   float *hc = ctx->host_dec, *ho = hc + (gsize) n * 3, *he = ho + (gsize) n * pv;
-  gsize zbytes = ct_config_token_floats (c) * sizeof (float);
   memcpy (hc, coords, (gsize) n * 3 * sizeof (float));
-  memcpy (ctx->host_z, z, zbytes);
   CT_CU_TRY (cudaMemcpyAsync (ctx->coords, hc, (gsize) n * 3 * sizeof (float),
       cudaMemcpyHostToDevice, st));
-  CT_CU_TRY (cudaMemcpyAsync (ctx->dz, ctx->host_z, zbytes, cudaMemcpyHostToDevice, st));
 
   /* 1.-2. plane samples, patch embedding + positional embedding */
   CtPlaneGeometry geom = { c->rxy, c->rt, c->channels, ct_config_nt (c),
       ct_config_nx (c), ct_config_ny (c) };
-  CT_CU_TRY (ct_cu_sample_triplane (ctx->dz, ctx->coords, n, &geom, ctx->emb,
+  CT_CU_TRY (ct_cu_sample_triplane (dz, ctx->coords, n, &geom, ctx->emb,
       ctx->pos_row, st));
   CT_CU_TRY (ct_cu_query_embed (ctx->emb, ctx->pos_row, w->dec_patch_wt, w->dec_patch_b,
       w->dec_pos_embed, n, C3, D, ctx->x, st));
@@ -66,14 +64,64 @@ decode (CtCuContext *ctx, const float *z, const float *coords, int n,
   return TRUE;
 }
 
+/* The record's planes to the device once, for every chunk of its window. */
 gboolean
-ct_cu_decode (void *vctx, const float *z, const float *coords, int n,
-    float *out, float *embedding, GError **error)
+ct_cu_bind_planes (void *vctx, const float *z, int n_tiles, GError **error)
 {
   CtCuContext *ctx = vctx;
-  if (decode (ctx, z, coords, n, out, embedding, error))
-    return TRUE;
-  /* drain what a failed call left in flight (pinned staging, workspace) */
-  cudaStreamSynchronize (ctx->stream);
-  return FALSE;
+  gsize floats = (gsize) n_tiles * ct_config_token_floats (ctx->config);
+  CT_CU_TRY (cudaSetDevice (ctx->device));
+  if (floats > ctx->bound_capacity) {
+    /* kernels queued on the old planes must be finished before freeing */
+    CT_CU_TRY (cudaStreamSynchronize (ctx->stream));
+    if (ctx->bound_z)
+      cudaFree (ctx->bound_z);
+    ctx->bound_z = NULL;
+    ctx->bound_capacity = 0;
+    if (!ct_cu_check (cudaMalloc ((void **) &ctx->bound_z, floats * sizeof (float)),
+            "cudaMalloc (planes)", error)) {
+      g_prefix_error (error, "planes of %d tiles: ", n_tiles);
+      ctx->bound_z = NULL;
+      return FALSE;
+    }
+    ctx->bound_capacity = floats;
+  }
+  /* ordered before the decodes on the compute stream */
+  CT_CU_TRY (cudaMemcpyAsync (ctx->bound_z, z, floats * sizeof (float),
+      cudaMemcpyHostToDevice, ctx->stream));
+  CT_CU_TRY (cudaStreamSynchronize (ctx->stream));
+  ctx->bound_tiles = n_tiles;
+  return TRUE;
+}
+
+void
+ct_cu_unbind_planes (void *vctx)
+{
+  CtCuContext *ctx = vctx;
+  ctx->bound_tiles = 0;     /* the buffer stays, for the next record */
+}
+
+gboolean
+ct_cu_decode_seqs (void *vctx, const int *tiles, const float *coords, int n_seq,
+    int seq, float *out, float *embedding, GError **error)
+{
+  CtCuContext *ctx = vctx;
+  const CtConfig *c = ctx->config;
+  gsize tf = ct_config_token_floats (c), pv = ct_config_patch_values (c);
+  for (int i = 0; i < n_seq; i++) {
+    if (tiles[i] < 0 || tiles[i] >= ctx->bound_tiles) {
+      g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+          "decode: tile %d of %d bound", tiles[i], ctx->bound_tiles);
+      return FALSE;
+    }
+    gsize q0 = (gsize) i * seq;
+    if (!decode (ctx, ctx->bound_z + (gsize) tiles[i] * tf, coords + 3 * q0, seq,
+            out + q0 * pv, embedding ? embedding + q0 * 3 * c->channels : NULL,
+            error)) {
+      /* drain what a failed call left in flight (pinned staging, workspace) */
+      cudaStreamSynchronize (ctx->stream);
+      return FALSE;
+    }
+  }
+  return TRUE;
 }

@@ -122,7 +122,8 @@ encode (CtCuContext *ctx, const float *video, int n_frames, float *z,
   for (int k = 0, a0 = 0; a0 < na; k++, a0 += spc) {
     int a1 = MIN (na, a0 + spc);
     gsize off = a0 * slab, bytes = (a1 - a0) * slab * sizeof (float);
-    memcpy (ctx->host_video + off, video + off, bytes);
+    if (video != ctx->host_video)      /* else gathered there already */
+      memcpy (ctx->host_video + off, video + off, bytes);
     CT_CU_TRY (cudaMemcpyAsync (ctx->video + off, ctx->host_video + off, bytes,
         cudaMemcpyHostToDevice, ctx->copy));
     CT_CU_TRY (cudaEventRecord (ctx->chunk_ready[k], ctx->copy));
@@ -179,17 +180,26 @@ encode (CtCuContext *ctx, const float *video, int n_frames, float *z,
   return TRUE;
 }
 
+/* Tile after tile: each window converted to model space on the host (the
+ * pinned staging), then encoded.  A failed call may leave uploads from the
+ * pinned staging and kernels on the workspace in flight: both streams are
+ * drained (errors ignored, the first one is already reported) so that the
+ * next call may reuse them. */
 gboolean
-ct_cu_encode (void *vctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error)
+ct_cu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
+    int n_frames, float *z, CtEncodeTrace *trace, GError **error)
 {
   CtCuContext *ctx = vctx;
-  if (encode (ctx, video, n_frames, z, trace, error))
-    return TRUE;
-  /* A failed call may leave uploads from the pinned staging and kernels on
-   * the workspace in flight: drain both streams (errors ignored, the first
-   * one is already reported) so that the next call may reuse them. */
-  cudaStreamSynchronize (ctx->copy);
-  cudaStreamSynchronize (ctx->stream);
-  return FALSE;
+  const CtConfig *c = ctx->config;
+  gsize tf = ct_config_token_floats (c);
+  for (int i = 0; i < n_tiles; i++) {
+    const float *video = ct_tile_source_window (c, src, i, n_frames, ctx->host_video);
+    if (!encode (ctx, video, n_frames, z + (gsize) i * tf, i == 0 ? trace : NULL,
+            error)) {
+      cudaStreamSynchronize (ctx->copy);
+      cudaStreamSynchronize (ctx->stream);
+      return FALSE;
+    }
+  }
+  return TRUE;
 }

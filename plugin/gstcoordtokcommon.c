@@ -89,57 +89,17 @@ gst_coordtok_cpu_description (CtSession * session)
 }
 
 void
-gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id)
+gst_coordtok_answer_caps_query (GstQuery * query, GstCaps * caps)
 {
-  g_object_class_install_property (klass, prop_id,
-      g_param_spec_int ("cuda-device-id", "CUDA device id",
-          "CUDA device to run on (device=cuda or auto), numbered as "
-          "cudaSetDevice counts them (after CUDA_VISIBLE_DEVICES). -1: "
-          "$COORDTOK_CUDA_DEVICE, else device 0. With device=auto a missing "
-          "device falls back to the CPU. Changeable only in the NULL state",
-          -1, 1023, GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-}
-
-void
-gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id)
-{
-  g_object_class_install_property (klass, prop_id,
-      g_param_spec_uint ("threads", "Threads",
-          "CPU threads for the model. 0 = automatic: all cores; in a live "
-          "pipeline, one fewer while other busy processes make that faster "
-          "(outputs may then differ in the last bits between runs). "
-          "Changeable at any time; applies from the next window",
-          0, 256, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-}
-
-static gboolean
-upstream_is_live (GstPad * sinkpad)
-{
-  GstQuery *q = gst_query_new_latency ();
-  gboolean live = FALSE;
-  if (gst_pad_peer_query (sinkpad, q))
-    gst_query_parse_latency (q, &live, NULL, NULL);
-  gst_query_unref (q);
-  return live;
-}
-
-void
-gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
-    CtSession * session, const guint * threads_property, gint * applied)
-{
-  guint wanted;
-  GST_OBJECT_LOCK (element);
-  wanted = *threads_property;
-  GST_OBJECT_UNLOCK (element);
-  gint engine = wanted > 0 ? (gint) wanted :
-      upstream_is_live (sinkpad) ? CT_THREADS_ADAPTIVE : 0;
-  if (engine == *applied)
-    return;
-  GST_INFO_OBJECT (element, "threads: %s", engine > 0 ? "fixed count" :
-      engine == 0 ? "all cores (not live)" : "adaptive (live pipeline)");
-  ct_session_set_threads (session, engine);
-  *applied = engine;
+  GstCaps *filter;
+  gst_query_parse_caps (query, &filter);
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  gst_query_set_caps_result (query, caps);
+  gst_caps_unref (caps);
 }
 
 GstCaps *
@@ -263,26 +223,27 @@ gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst)
 }
 
 void
-gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame, guint8 *scratch)
+gst_coordtok_rgb8_to_frame (const guint8 *rgb, GstVideoFrame *frame)
 {
   int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
   int stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
   guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
 
   if (GST_VIDEO_FRAME_FORMAT (frame) == GST_VIDEO_FORMAT_RGB) {
-    ct_model_to_rgb8 (src, w, h, data, stride);
+    for (int y = 0; y < h; y++)
+      memcpy (data + (gsize) y * stride, rgb + (gsize) y * w * 3, (gsize) w * 3);
     return;
   }
   int r, g, b, a, ps;
   rgb_offsets (frame, &r, &g, &b, &a, &ps);
   for (int y = 0; y < h; y++) {
     guint8 *row = data + (gsize) y * stride;
-    ct_model_to_rgb8 (src + (gsize) y * w * 3, w, 1, scratch, w * 3);
+    const guint8 *src = rgb + (gsize) y * w * 3;
     for (int x = 0; x < w; x++) {
       guint8 *p = row + x * ps;
-      p[r] = scratch[3 * x];
-      p[g] = scratch[3 * x + 1];
-      p[b] = scratch[3 * x + 2];
+      p[r] = src[3 * x];
+      p[g] = src[3 * x + 1];
+      p[b] = src[3 * x + 2];
       if (a >= 0)
         p[a] = 255;
       else if (ps == 4)

@@ -62,27 +62,14 @@ gboolean gst_coordtok_parse_token_caps (const GstCaps *caps,
  * Free with g_free. */
 gchar *gst_coordtok_cpu_description (CtSession * session);
 
-/* The `cuda-device-id` property both elements share (-1 = the default). */
-#define GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID (-1)
-void gst_coordtok_install_cuda_device_property (GObjectClass * klass, guint prop_id);
-
-/* The `threads` property both elements share (0 = automatic). */
-void gst_coordtok_install_threads_property (GObjectClass * klass, guint prop_id);
-/* Applies the `threads` property to the session, from the streaming thread
- * (the engine's thread count is per calling thread), before each window:
- * N > 0 is N threads; 0 is all cores, adaptive (one fewer while a busy
- * neighbour makes that faster) when the pipeline upstream of `sinkpad` is
- * live, fixed (bit-reproducible output) when it is not.  *applied caches
- * the engine setting (start it at GST_COORDTOK_THREADS_UNSET). */
-#define GST_COORDTOK_THREADS_UNSET G_MININT
-void gst_coordtok_apply_threads (GstElement * element, GstPad * sinkpad,
-    CtSession * session, const guint * threads_property, gint * applied);
+/* Answers a CAPS query with `caps` (taken) intersected with its filter. */
+void gst_coordtok_answer_caps_query (GstQuery * query, GstCaps * caps);
 
 /* A mapped frame as packed RGB24 (width*3 bytes per row). */
 void gst_coordtok_frame_to_rgb8 (const GstVideoFrame *frame, guint8 *dst);
-/* Model space (H, W, 3) into a mapped frame, as ct_model_to_rgb8. */
-void gst_coordtok_model_to_frame (const float *src, GstVideoFrame *frame,
-    guint8 *scratch /* width*3 bytes */);
+/* Packed RGB24 (width*3 bytes per row) into a mapped frame of any of the
+ * raw formats (alpha and padding bytes 0xff). */
+void gst_coordtok_rgb8_to_frame (const guint8 *rgb, GstVideoFrame *frame);
 
 G_END_DECLS
 

@@ -1,12 +1,15 @@
 /* gstcoordtokdec.c - coordtokdec: CoordTok token records -> raw video frames.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A plain GstElement.  A token buffer is checked on the upstream thread
- * (damaged records are skipped there, with a warning) and handed to the
- * element's own thread (gstcoordtokworker.c; at most two records queued or
- * in decoding, then upstream waits), which rasterizes the window chunk by
- * chunk (ct_session_rasterize_chunk_frames: the same pixels as decoding it
- * at once) and pushes each chunk's frames as soon as they are decoded.
+ * A GstCoordTokElement (gstcoordtokelement.c: the model, its properties,
+ * the worker thread, latency, stats); this file is the element's upstream
+ * side: pads, caps, properties, records checked and queued.  A token
+ * buffer is checked on the upstream thread (damaged records are skipped
+ * there, with a warning) and handed to the element's own thread
+ * (gstcoordtokdecrecord.c; at most two records queued or in decoding, then
+ * upstream waits), which decodes the window chunk by chunk through
+ * ct_session_decode_rgb8 (the same pixels as decoding it at once) and
+ * pushes each chunk's frames as soon as they are decoded.
  * Frames of a tiled stream are reassembled from their tiles and cropped to
  * the source's size.  Frame timestamps come from the token record's frame
  * table (the encoder's input timestamps, shifted by the buffer's PTS if it
@@ -43,19 +46,15 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-#include "gstcoordtokdec.h"
-#include "gstcoordtokworker.h"
+#include "gstcoordtokdec-private.h"
 
 #include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (coordtokdec_debug);
+GST_DEBUG_CATEGORY (coordtokdec_debug);
 #define GST_CAT_DEFAULT coordtokdec_debug
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_DEVICE,
-  PROP_CUDA_DEVICE_ID,
   PROP_SLICE,
   PROP_FRAME_OFFSET,
   PROP_FRAME_COUNT,
@@ -63,67 +62,10 @@ enum {
   PROP_REGION_TOP,
   PROP_REGION_WIDTH,
   PROP_REGION_HEIGHT,
-  PROP_MODEL_ID,
-  PROP_THREADS,
-};
-
-#define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
-
-/* A checked token record on its way to the worker. */
-typedef struct {
-  CtTokensHeader h;
-  CtTokensFrameTime *times;     /* h.n_frames */
-  float *z;                     /* every tile's planes, engine layout */
-  GstClockTime base;            /* PTS of its first frame */
-  guint64 offset;               /* OFFSET of its first frame, or NONE */
-  gboolean discont;
-} Record;
-
-struct _GstCoordTokDec {
-  GstElement parent;
-  GstPad *sinkpad, *srcpad;
-
-  /* properties (object lock) */
-  gchar *model_path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-  guint threads;
-  gint slice;
-  guint frame_offset, frame_count;
-  guint region_left, region_top, region_width, region_height;  /* pixels */
-
-  /* READY and up */
-  CtModel *model;
-  CtSession *session;
-  gint threads_applied;          /* engine setting last applied (worker) */
-
-  /* upstream thread */
-  gboolean have_caps;
-  GstCoordTokCapsInfo sink_info; /* caps of the records arriving */
-  gboolean discont;             /* a window was skipped: mark the next frame */
-  gchar *refusal;               /* why the stream's model is not ours, or NULL */
-
-  /* the worker thread */
-  GstCoordTokWorker worker;
-  GstCoordTokCapsInfo cinfo;    /* caps of the records being decoded */
-  GstVideoInfo out_info;
-  gboolean have_out_info;
-  GstSegment segment;
-  float *out;                   /* one chunk of frames, model space */
-  gsize out_cap;
-  guint8 *scratch;
-  gsize scratch_cap;
-  guint64 qos_processed, qos_dropped;
-
-  /* object lock */
-  GstClockTime earliest_time;   /* QoS: frames ending before are late */
-  gdouble proportion;
-  GstClockTime decode_latency;  /* measured (or estimated) processing */
-  GstClockTime reported;        /* what the last LATENCY answer said */
 };
 
 #define gst_coordtok_dec_parent_class parent_class
-G_DEFINE_TYPE (GstCoordTokDec, gst_coordtok_dec, GST_TYPE_ELEMENT);
+G_DEFINE_TYPE (GstCoordTokDec, gst_coordtok_dec, GST_TYPE_COORDTOK_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (coordtokdec, "coordtokdec", GST_RANK_MARGINAL,
     GST_TYPE_COORDTOK_DEC);
 
@@ -136,8 +78,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_COORDTOK_RAW_FORMATS)));
 
 /* Output frame size: the region properties within frames of w x h. */
-static void
-region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
+void
+gst_coordtok_dec_region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
 {
   guint left = MIN (self->region_left, (guint) W), top = MIN (self->region_top, (guint) H);
   *w = self->region_width ? (int) MIN (self->region_width, W - left) : W - (int) left;
@@ -148,13 +90,13 @@ region_size (GstCoordTokDec * self, int W, int H, int *w, int *h)
     *h = 1;
 }
 
-static GstCaps *
-src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
+GstCaps *
+gst_coordtok_dec_src_caps (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
 {
-  GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
+  GstCaps *caps = gst_pad_get_pad_template_caps (self->base.srcpad);
   if (ci) {
     int w, h;
-    region_size (self, ci->width, ci->height, &w, &h);
+    gst_coordtok_dec_region_size (self, ci->width, ci->height, &w, &h);
     caps = gst_caps_make_writable (caps);
     gst_caps_set_simple (caps, "width", G_TYPE_INT, w,
         "height", G_TYPE_INT, h,
@@ -164,39 +106,46 @@ src_caps_for (GstCoordTokDec * self, const GstCoordTokCapsInfo * ci)
   return caps;
 }
 
-/* Worker thread: output caps for the records now being decoded. */
-static gboolean
-negotiate (GstCoordTokDec * self)
+/* Properties that must fit the model: checked when it is loaded and, as
+ * they may change in PLAYING, before each record. */
+gboolean
+gst_coordtok_dec_check_properties (GstCoordTokDec * self)
 {
-  GstCaps *tmpl, *caps;
-  gboolean ok;
-
+  const CtConfig *c = ct_model_config (self->base.model);
   GST_OBJECT_LOCK (self);
-  tmpl = src_caps_for (self, &self->cinfo);
+  struct { const char *name; guint value; int align; } p[] = {
+    { "frame-offset", self->frame_offset, c->dec_pt },
+    { "region-left", self->region_left, c->dec_pxy },
+    { "region-top", self->region_top, c->dec_pxy },
+    { "region-width", self->region_width, c->dec_pxy },
+    { "region-height", self->region_height, c->dec_pxy },
+  };
   GST_OBJECT_UNLOCK (self);
-  caps = gst_pad_peer_query_caps (self->srcpad, tmpl);
-  gst_caps_unref (tmpl);
-  if (gst_caps_is_empty (caps)) {
-    gst_caps_unref (caps);
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream accepts none of the raw formats coordtokdec outputs "
-            "(%dx%d " GST_COORDTOK_RAW_FORMATS "): add videoconvert after it",
-            self->cinfo.width, self->cinfo.height), (NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (p); i++)
+    if (p[i].value % p[i].align) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("%s %u is not a multiple of %d, the decoder's patch %s of model %s",
+              p[i].name, p[i].value, p[i].align, i == 0 ? "length" : "size",
+              ct_model_id (self->base.model)), (NULL));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The region must start inside frames of width x height. */
+gboolean
+gst_coordtok_dec_check_region_origin (GstCoordTokDec * self, gint width, gint height)
+{
+  GST_OBJECT_LOCK (self);
+  guint left = self->region_left, top = self->region_top;
+  GST_OBJECT_UNLOCK (self);
+  if (left >= (guint) width || top >= (guint) height) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("The region starts at (%u, %u), outside the stream's %dx%d frames",
+            left, top, width, height), (NULL));
     return FALSE;
   }
-  caps = gst_caps_fixate (caps);
-  if (!gst_video_info_from_caps (&self->out_info, caps)) {
-    gst_caps_unref (caps);
-    return FALSE;
-  }
-  GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-  ok = gst_pad_set_caps (self->srcpad, caps);
-  gst_caps_unref (caps);
-  self->have_out_info = ok;
-  if (!ok)
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream refused the output caps"), (NULL));
-  return ok;
+  return TRUE;
 }
 
 /* Upstream thread: caps are checked against the model at once (an error
@@ -204,7 +153,7 @@ negotiate (GstCoordTokDec * self)
 static gboolean
 check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GError *err = NULL;
 
   if (!gst_coordtok_parse_token_caps (caps, ci, &err)) {
@@ -214,11 +163,11 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   }
   /* another model's stream: refused at its first buffer (self->refusal,
    * see the sink event handler) */
-  if (g_strcmp0 (ci->model_id, ct_model_id (self->model)) != 0) {
+  if (g_strcmp0 (ci->model_id, ct_model_id (self->base.model)) != 0) {
     self->refusal = g_strdup_printf ("Token stream was encoded with model %s, "
         "but coordtokdec has model %s (%s): set coordtokdec's model property to "
-        "the encoder's weight file", ci->model_id, ct_model_id (self->model),
-        ct_model_path (self->model) ? ct_model_path (self->model) : "?");
+        "the encoder's weight file", ci->model_id, ct_model_id (self->base.model),
+        ct_model_path (self->base.model) ? ct_model_path (self->base.model) : "?");
     return FALSE;
   }
   if (ci->T != c->T || ci->tile_width != c->W || ci->tile_height != c->H ||
@@ -226,18 +175,14 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
     self->refusal = g_strdup_printf ("Token caps (T=%d tiles %dx%d planes "
         "%d/%d/%d) do not match model %s (T=%d %dx%d planes %d/%d/%d)", ci->T,
         ci->tile_width, ci->tile_height, ci->rxy, ci->rt, ci->channels,
-        ct_model_id (self->model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
+        ct_model_id (self->base.model), c->T, c->W, c->H, c->rxy, c->rt, c->channels);
     return FALSE;
   }
+  if (!gst_coordtok_dec_check_region_origin (self, ci->width, ci->height))
+    return FALSE;
   GST_OBJECT_LOCK (self);
-  guint left = self->region_left, top = self->region_top, t0 = self->frame_offset;
+  guint t0 = self->frame_offset;
   GST_OBJECT_UNLOCK (self);
-  if (left >= (guint) ci->width || top >= (guint) ci->height) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("The region starts at (%u, %u), outside the stream's %dx%d frames",
-            left, top, ci->width, ci->height), (NULL));
-    return FALSE;
-  }
   if (t0 >= (guint) c->T) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
         ("frame-offset %u is beyond the model's window of %d frames: no frame "
@@ -246,265 +191,6 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   }
   ci->model_id = NULL;          /* points into caps that may go away */
   return TRUE;
-}
-
-/* Worker thread: events in stream order. */
-static gboolean
-worker_event (GstElement * element, GstEvent * event)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      gst_event_parse_caps (event, &caps);
-      /* checked upstream already.  Negotiated now, in stream order (caps
-       * before the segment behind them); when a flush drops these caps
-       * before they ran, before the next record instead */
-      if (gst_coordtok_parse_token_caps (caps, &self->cinfo, NULL)) {
-        self->cinfo.model_id = NULL;
-        self->have_out_info = FALSE;
-        if (!self->worker.flushing)
-          negotiate (self);
-      }
-      return FALSE;             /* ours are raw video caps */
-    }
-    case GST_EVENT_SEGMENT:
-      gst_event_copy_segment (event, &self->segment);
-      return TRUE;
-    default:
-      return TRUE;
-  }
-}
-
-static void
-record_free (gpointer data)
-{
-  Record *r = data;
-  g_free (r->times);
-  g_free (r->z);
-  g_free (r);
-}
-
-/* Timestamp of frame f of a window; see the file comment. */
-static void
-frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
-{
-  const CtTokensHeader *h = &r->h;
-  const CtTokensFrameTime *t = &r->times[f];
-  GstClockTime base = r->base;
-  gboolean have_fps = h->fps_n > 0;
-
-  *pts = GST_CLOCK_TIME_NONE;
-  if (t->pts != CT_TOKENS_TIME_NONE && h->pts != CT_TOKENS_TIME_NONE &&
-      GST_CLOCK_TIME_IS_VALID (base)) {
-    gint64 v = (gint64) base + ((gint64) t->pts - (gint64) h->pts);
-    *pts = v >= 0 ? (GstClockTime) v : 0;
-  } else if (t->pts != CT_TOKENS_TIME_NONE && !GST_CLOCK_TIME_IS_VALID (base)) {
-    *pts = t->pts;
-  } else if (GST_CLOCK_TIME_IS_VALID (base) && have_fps) {
-    *pts = base + gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
-  } else if (GST_CLOCK_TIME_IS_VALID (base) && f == 0) {
-    *pts = base;
-  }
-
-  if (t->duration != CT_TOKENS_TIME_NONE)
-    *dur = t->duration;
-  else if (have_fps)
-    *dur = gst_util_uint64_scale (f + 1, GST_SECOND * h->fps_d, h->fps_n) -
-        gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
-  else
-    *dur = GST_CLOCK_TIME_NONE;
-}
-
-/* TRUE when frames [f0, f1) all end before the QoS deadline. */
-static gboolean
-chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
-{
-  GstClockTime pts, dur, earliest;
-  GST_OBJECT_LOCK (self);
-  earliest = self->earliest_time;
-  GST_OBJECT_UNLOCK (self);
-  if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
-    return FALSE;
-  frame_times (r, f1 - 1, &pts, &dur);
-  if (!GST_CLOCK_TIME_IS_VALID (pts))
-    return FALSE;
-  GstClockTime end = pts + (GST_CLOCK_TIME_IS_VALID (dur) ? dur : 0);
-  guint64 rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, end);
-  return GST_CLOCK_TIME_IS_VALID (rt) && rt < earliest;
-}
-
-static void
-post_qos_drop (GstCoordTokDec * self, const Record * r, guint f0, guint n)
-{
-  GstClockTime pts, dur;
-  frame_times (r, f0, &pts, &dur);
-  self->qos_dropped += n;
-  GST_INFO_OBJECT (self, "skipping %u late frames from %" GST_TIME_FORMAT, n,
-      GST_TIME_ARGS (pts));
-  GstMessage *m = gst_message_new_qos (GST_OBJECT (self), TRUE,
-      gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts),
-      gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, pts), pts, dur);
-  GST_OBJECT_LOCK (self);
-  gdouble proportion = self->proportion;
-  GST_OBJECT_UNLOCK (self);
-  gst_message_set_qos_values (m, 0, proportion, 1000000);
-  gst_message_set_qos_stats (m, GST_FORMAT_BUFFERS, self->qos_processed,
-      self->qos_dropped);
-  gst_element_post_message (GST_ELEMENT (self), m);
-}
-
-/* Worker thread: one record, chunk by chunk, each chunk's frames pushed as
- * soon as it is decoded. */
-static GstFlowReturn
-decode_record (GstElement * element, gpointer data)
-{
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  Record *r = data;
-  GError *err = NULL;
-  GstFlowReturn ret = GST_FLOW_OK;
-  gboolean discont = r->discont;
-  gint64 tstart = g_get_monotonic_time ();
-  GstClockTime need_latency = 0, pts0 = GST_CLOCK_TIME_NONE;
-
-  if (!self->have_out_info || gst_pad_check_reconfigure (self->srcpad)) {
-    if (!negotiate (self)) {
-      gst_pad_mark_reconfigure (self->srcpad);
-      return GST_PAD_IS_FLUSHING (self->srcpad) ? GST_FLOW_FLUSHING :
-          GST_FLOW_NOT_NEGOTIATED;
-    }
-  }
-
-  GST_OBJECT_LOCK (self);
-  gint slice = self->slice;
-  guint t0 = self->frame_offset, count = self->frame_count;
-  CtRegion region = { .top = self->region_top, .left = self->region_left };
-  region_size (self, r->h.width, r->h.height, &region.width, &region.height);
-  GST_OBJECT_UNLOCK (self);
-
-  if (t0 >= r->h.n_frames) {
-    GST_DEBUG_OBJECT (self, "window of %u frames: nothing at frame-offset %u",
-        r->h.n_frames, t0);
-    return GST_FLOW_OK;
-  }
-  guint nt = r->h.n_frames - t0;
-  if (count && count < nt)
-    nt = count;
-  if (GST_VIDEO_INFO_WIDTH (&self->out_info) != region.width ||
-      GST_VIDEO_INFO_HEIGHT (&self->out_info) != region.height) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Region %dx%d changed after "
-            "negotiation (output is %dx%d)", region.width, region.height,
-            GST_VIDEO_INFO_WIDTH (&self->out_info),
-            GST_VIDEO_INFO_HEIGHT (&self->out_info)), (NULL));
-    return GST_FLOW_ERROR;
-  }
-
-  CtTileGrid grid;
-  ct_tokens_header_grid (&r->h, &grid);
-  region.t0 = t0;
-  region.nt = nt;
-  guint chunk = ct_session_rasterize_chunk_frames (self->session, &grid,
-      r->h.n_frames, slice, &region);
-  gsize frame = (gsize) region.width * region.height * 3;
-  if (chunk * frame > self->out_cap) {
-    g_free (self->out);
-    self->out = g_try_malloc (chunk * frame * sizeof (float));
-    self->out_cap = self->out ? chunk * frame : 0;
-    if (!self->out) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Out of memory for %u decoded frames of %dx%d", chunk, region.width,
-              region.height), (NULL));
-      return GST_FLOW_ERROR;
-    }
-  }
-  if ((gsize) region.width * 3 > self->scratch_cap) {
-    g_free (self->scratch);
-    self->scratch_cap = (gsize) region.width * 3;
-    self->scratch = g_malloc (self->scratch_cap);
-  }
-  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
-      &self->threads, &self->threads_applied);
-
-  for (guint f0 = t0; f0 < t0 + nt && ret == GST_FLOW_OK; f0 += chunk) {
-    guint n = MIN (chunk, t0 + nt - f0);
-    if (chunk_is_late (self, r, f0 + n)) {
-      post_qos_drop (self, r, f0, n);
-      discont = TRUE;
-      continue;
-    }
-    CtRegion part = region;
-    part.t0 = f0;
-    part.nt = n;
-    if (!ct_session_rasterize_tiles (self->session, r->z, &grid, r->h.n_frames,
-            slice, &part, self->out, &err)) {
-      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
-              err->message), (NULL));
-      g_clear_error (&err);
-      return GST_FLOW_ERROR;
-    }
-    for (guint i = 0; i < n && ret == GST_FLOW_OK; i++) {
-      guint f = f0 + i;
-      GstClockTime pts, dur;
-      GstVideoFrame vf;
-      GstBuffer *out;
-
-      frame_times (r, f, &pts, &dur);
-      if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
-        guint64 cstart, cstop;
-        GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
-        if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
-                &cstart, &cstop)) {
-          GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
-              f, GST_TIME_ARGS (pts));
-          discont = TRUE;
-          continue;
-        }
-      }
-      out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
-      if (!gst_video_frame_map (&vf, &self->out_info, out, GST_MAP_WRITE)) {
-        gst_buffer_unref (out);
-        GST_ELEMENT_ERROR (self, CORE, FAILED, ("Could not map an output frame"), (NULL));
-        return GST_FLOW_ERROR;
-      }
-      gst_coordtok_model_to_frame (self->out + (gsize) i * frame, &vf, self->scratch);
-      gst_video_frame_unmap (&vf);
-      GST_BUFFER_PTS (out) = pts;
-      GST_BUFFER_DURATION (out) = dur;
-      if (r->offset != GST_BUFFER_OFFSET_NONE) {
-        GST_BUFFER_OFFSET (out) = r->offset + f;
-        GST_BUFFER_OFFSET_END (out) = r->offset + f + 1;
-      }
-      if (discont) {
-        GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
-        discont = FALSE;
-      }
-      /* how late this frame would be, had the window arrived on time */
-      if (GST_CLOCK_TIME_IS_VALID (pts)) {
-        if (!GST_CLOCK_TIME_IS_VALID (pts0))
-          pts0 = pts;
-        GstClockTimeDiff late = (g_get_monotonic_time () - tstart) * GST_USECOND -
-            (GstClockTimeDiff) (pts - pts0);
-        need_latency = MAX (need_latency, (GstClockTime) MAX (late, 0));
-      }
-      self->qos_processed++;
-      ret = gst_pad_push (self->srcpad, out);
-    }
-  }
-  GST_INFO_OBJECT (self, "decoded %u of %u frames, %u tiles, in chunks of %u, "
-      "in %.1f ms on %s", nt, r->h.n_frames, ct_tokens_n_tiles (&r->h), chunk,
-      (g_get_monotonic_time () - tstart) / 1000.0,
-      ct_session_device_name (self->session));
-
-  gboolean repost = FALSE;
-  GST_OBJECT_LOCK (self);
-  if (need_latency > self->decode_latency) {
-    self->decode_latency = need_latency;
-    repost = GST_CLOCK_TIME_IS_VALID (self->reported) && need_latency > self->reported;
-  }
-  GST_OBJECT_UNLOCK (self);
-  if (repost)
-    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
-  return ret;
 }
 
 static GstFlowReturn
@@ -521,17 +207,8 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (!self->have_caps) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first token buffer"),
-        (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  ret = gst_coordtok_worker_flow (&self->worker);
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (buf);
+  if (!gst_coordtok_element_chain_ready (&self->base, self->have_caps, buf, &ret))
     return ret;
-  }
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Could not map a token buffer"), (NULL));
     gst_buffer_unref (buf);
@@ -582,13 +259,14 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     g_clear_error (&err);
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
-    record_free (r);
+    gst_coordtok_dec_record_free (r);
+    gst_coordtok_element_count (&self->base, 0, 0, 0, 0, 1);
     if (GST_CLOCK_TIME_IS_VALID (pts))
-      gst_coordtok_worker_push_event (&self->worker, gst_event_new_gap (pts, dur));
+      gst_coordtok_worker_push_event (&self->base.worker, gst_event_new_gap (pts, dur));
     self->discont = TRUE;
     return GST_FLOW_OK;
   }
-  if (!ct_tokens_check_model (&r->h, self->model, &err)) {
+  if (!ct_tokens_check_model (&r->h, self->base.model, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
     goto error;
   }
@@ -608,14 +286,37 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
   r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
-  return gst_coordtok_worker_push (&self->worker, r);
+  return gst_coordtok_worker_push (&self->base.worker, r);
 
 error:
   g_clear_error (&err);
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
-  record_free (r);
+  gst_coordtok_dec_record_free (r);
   return GST_FLOW_ERROR;
+}
+
+/* Token caps from upstream: checked now, sent on in stream order. */
+static gboolean
+sink_caps (GstCoordTokDec * self, GstEvent * event)
+{
+  GstCaps *caps;
+  GstCoordTokCapsInfo ci;
+  gst_event_parse_caps (event, &caps);
+  g_clear_pointer (&self->refusal, g_free);
+  self->have_caps = FALSE;
+  if (!check_caps (self, caps, &ci)) {
+    gst_event_unref (event);
+    /* Another model's stream is accepted here and refused, with its
+     * reason, at the first buffer: decodebin hides the errors of an
+     * element it is still plugging and would report "missing plug-in"
+     * instead (it sends the caps while plugging). */
+    return self->refusal != NULL;
+  }
+  self->sink_info = ci;
+  self->have_caps = TRUE;
+  gst_coordtok_worker_push_event (&self->base.worker, event);
+  return TRUE;
 }
 
 static gboolean
@@ -625,41 +326,22 @@ gst_coordtok_dec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
   GST_LOG_OBJECT (self, "event %" GST_PTR_FORMAT, event);
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GstCoordTokCapsInfo ci;
-      gst_event_parse_caps (event, &caps);
-      g_clear_pointer (&self->refusal, g_free);
-      self->have_caps = FALSE;
-      if (!check_caps (self, caps, &ci)) {
-        gst_event_unref (event);
-        /* Another model's stream is accepted here and refused, with its
-         * reason, at the first buffer: decodebin hides the errors of an
-         * element it is still plugging and would report "missing plug-in"
-         * instead (it sends the caps while plugging). */
-        return self->refusal != NULL;
-      }
-      self->sink_info = ci;
-      self->have_caps = TRUE;
-      gst_coordtok_worker_push_event (&self->worker, event);
-      return TRUE;
-    }
-    case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->worker, event);
-    case GST_EVENT_FLUSH_STOP:
-      gst_coordtok_worker_pause (&self->worker);   /* the segment is its */
-      gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
-      GST_OBJECT_LOCK (self);
-      self->earliest_time = GST_CLOCK_TIME_NONE;
-      GST_OBJECT_UNLOCK (self);
-      return gst_coordtok_worker_flush_stop (&self->worker, event);
+    case GST_EVENT_CAPS:
+      return sink_caps (self, event);
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        gst_coordtok_worker_push_event (&self->worker, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      return gst_coordtok_element_sink_event (pad, parent, event);
   }
+}
+
+/* FLUSH_STOP, the worker stopped: the segment and QoS state are its. */
+static void
+flush (GstCoordTokElement * base)
+{
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
+  GST_OBJECT_LOCK (self);
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static gboolean
@@ -695,232 +377,78 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps;
-      gst_query_parse_caps (query, &filter);
       GST_OBJECT_LOCK (self);
-      caps = src_caps_for (self, self->have_caps ? &self->sink_info : NULL);
+      GstCaps *caps = gst_coordtok_dec_src_caps (self,
+          self->have_caps ? &self->sink_info : NULL);
       GST_OBJECT_UNLOCK (self);
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-            GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
-      return TRUE;
-    }
-    case GST_QUERY_LATENCY:{
-      gboolean live;
-      GstClockTime min, max, lat;
-      if (!gst_pad_peer_query (self->sinkpad, query))
-        return FALSE;
-      gst_query_parse_latency (query, &live, &min, &max);
-      GST_OBJECT_LOCK (self);
-      lat = self->decode_latency;
-      self->reported = lat;
-      GST_OBJECT_UNLOCK (self);
-      if (live) {
-        min += lat;
-        if (GST_CLOCK_TIME_IS_VALID (max))
-          max += lat;
-      }
-      GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
-          ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
-          GST_TIME_ARGS (min));
-      gst_query_set_latency (query, live, min, max);
+      gst_coordtok_answer_caps_query (query, caps);
       return TRUE;
     }
     default:
-      return gst_pad_query_default (pad, parent, query);
+      return gst_coordtok_element_src_query (pad, parent, query);
   }
 }
 
-/* Properties that must fit the model: checked when it is loaded. */
+/* The model is loaded: the properties fit it; the processing time before
+ * the first measurement is one window of one tile at 50 GFLOP/s. */
 static gboolean
-check_properties (GstCoordTokDec * self)
+start (GstCoordTokElement * base)
 {
-  const CtConfig *c = ct_model_config (self->model);
-  struct { const char *name; guint value; int align; } p[] = {
-    { "frame-offset", self->frame_offset, c->dec_pt },
-    { "region-left", self->region_left, c->dec_pxy },
-    { "region-top", self->region_top, c->dec_pxy },
-    { "region-width", self->region_width, c->dec_pxy },
-    { "region-height", self->region_height, c->dec_pxy },
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (p); i++)
-    if (p[i].value % p[i].align) {
-      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-          ("%s %u is not a multiple of %d, the decoder's patch %s of model %s",
-              p[i].name, p[i].value, p[i].align, i == 0 ? "length" : "size",
-              ct_model_id (self->model)), (NULL));
-      return FALSE;
-    }
-  return TRUE;
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  const CtConfig *c = ct_model_config (base->model);
+  gst_coordtok_element_set_latency (base, 0, (GstClockTime) (ct_config_decode_flops (c,
+              (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
+              c->default_slice) / 50e9 * GST_SECOND));
+  return gst_coordtok_dec_check_properties (self);
 }
 
-static gboolean
-start (GstCoordTokDec * self)
-{
-  CtModel *model;
-  CtSession *session;
-  gchar *path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  device = self->device;
-  cuda_device_id = self->cuda_device_id;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
-          &model, &session)) {
-    g_free (path);
-    return FALSE;
-  }
-  g_free (path);
-  const CtConfig *c = ct_model_config (model);
-  GST_INFO_OBJECT (self, "model %s (id %s, T=%d, %dx%d, default slice %d, "
-      "%" G_GINT64_FORMAT " parameters) on device %s", ct_model_path (model),
-      ct_model_id (model), c->T, c->W, c->H, c->default_slice,
-      ct_model_n_params (model), ct_session_device_name (session));
-  gchar *cpu = gst_coordtok_cpu_description (session);
-  if (cpu)
-    GST_INFO_OBJECT (self, "%s", cpu);
-  g_free (cpu);
-
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->session = session;
-  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
-  /* before the first measurement: one window of one tile at 50 GFLOP/s */
-  self->decode_latency = (GstClockTime) (ct_config_decode_flops (c,
-          (gint64) ct_config_nt (c) * ct_config_nx (c) * ct_config_ny (c),
-          c->default_slice) / 50e9 * GST_SECOND);
-  GST_OBJECT_UNLOCK (self);
-  return check_properties (self);
-}
-
+/* A fresh stream's state (READY <-> PAUSED). */
 static void
-stop (GstCoordTokDec * self)
+reset (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-
+  GstCoordTokDec *self = GST_COORDTOK_DEC (base);
+  self->have_caps = FALSE;
+  self->have_out_info = FALSE;
+  self->discont = FALSE;
+  g_clear_pointer (&self->refusal, g_free);   /* none is left at finalize */
+  self->qos_processed = self->qos_dropped = 0;
   GST_OBJECT_LOCK (self);
-  model = self->model;
-  session = self->session;
-  self->model = NULL;
-  self->session = NULL;
+  self->earliest_time = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
-  if (session)
-    ct_session_free (session);
-  if (model)
-    ct_model_unref (model);
-  g_clear_pointer (&self->out, g_free);
-  g_clear_pointer (&self->scratch, g_free);
-  self->out_cap = self->scratch_cap = 0;
+  gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }
 
-static GstStateChangeReturn
-gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
+/* The unsigned preview properties' fields, by id; NULL for the others. */
+static guint *
+preview_field (GstCoordTokDec * self, guint prop_id)
 {
-  GstCoordTokDec *self = GST_COORDTOK_DEC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      self->have_caps = FALSE;
-      self->have_out_info = FALSE;
-      self->discont = FALSE;
-      g_clear_pointer (&self->refusal, g_free);
-      self->qos_processed = self->qos_dropped = 0;
-      self->earliest_time = GST_CLOCK_TIME_NONE;
-      self->reported = GST_CLOCK_TIME_NONE;
-      gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
-      break;
-    default:
-      break;
+  switch (prop_id) {
+    case PROP_FRAME_OFFSET: return &self->frame_offset;
+    case PROP_FRAME_COUNT: return &self->frame_count;
+    case PROP_REGION_LEFT: return &self->region_left;
+    case PROP_REGION_TOP: return &self->region_top;
+    case PROP_REGION_WIDTH: return &self->region_width;
+    case PROP_REGION_HEIGHT: return &self->region_height;
+    default: return NULL;
   }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      self->have_caps = FALSE;
-      self->have_out_info = FALSE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      stop (self);
-      break;
-    default:
-      break;
-  }
-  return ret;
 }
 
+/* Every property of the decoder's own may change at any time: the worker
+ * reads them before each record. */
 static void
 gst_coordtok_dec_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
+  guint *field = preview_field (self, prop_id);
 
   GST_OBJECT_LOCK (self);
-  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
-          prop_id == PROP_CUDA_DEVICE_ID ||
-          prop_id == PROP_REGION_LEFT || prop_id == PROP_REGION_TOP ||
-          prop_id == PROP_REGION_WIDTH || prop_id == PROP_REGION_HEIGHT)) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
-        pspec->name);
-    return;
-  }
-  switch (prop_id) {
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
-      break;
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      self->cuda_device_id = g_value_get_int (value);
-      break;
-    case PROP_SLICE:
-      self->slice = g_value_get_int (value);
-      break;
-    case PROP_FRAME_OFFSET:
-      self->frame_offset = g_value_get_uint (value);
-      break;
-    case PROP_FRAME_COUNT:
-      self->frame_count = g_value_get_uint (value);
-      break;
-    case PROP_REGION_LEFT:
-      self->region_left = g_value_get_uint (value);
-      break;
-    case PROP_REGION_TOP:
-      self->region_top = g_value_get_uint (value);
-      break;
-    case PROP_REGION_WIDTH:
-      self->region_width = g_value_get_uint (value);
-      break;
-    case PROP_REGION_HEIGHT:
-      self->region_height = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (field)
+    *field = g_value_get_uint (value);
+  else if (prop_id == PROP_SLICE)
+    self->slice = g_value_get_int (value);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -929,63 +457,29 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstCoordTokDec *self = GST_COORDTOK_DEC (object);
+  guint *field = preview_field (self, prop_id);
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
-      break;
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      g_value_set_int (value, self->cuda_device_id);
-      break;
-    case PROP_SLICE:
-      /* 0 reads back as the model's default once it is loaded */
-      g_value_set_int (value, (self->slice <= 0 && self->model) ?
-          ct_model_config (self->model)->default_slice : self->slice);
-      break;
-    case PROP_FRAME_OFFSET:
-      g_value_set_uint (value, self->frame_offset);
-      break;
-    case PROP_FRAME_COUNT:
-      g_value_set_uint (value, self->frame_count);
-      break;
-    case PROP_REGION_LEFT:
-      g_value_set_uint (value, self->region_left);
-      break;
-    case PROP_REGION_TOP:
-      g_value_set_uint (value, self->region_top);
-      break;
-    case PROP_REGION_WIDTH:
-      g_value_set_uint (value, self->region_width);
-      break;
-    case PROP_REGION_HEIGHT:
-      g_value_set_uint (value, self->region_height);
-      break;
-    case PROP_MODEL_ID:
-      g_value_set_string (value, self->model ? ct_model_id (self->model) : NULL);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (field)
+    g_value_set_uint (value, *field);
+  else if (prop_id == PROP_SLICE)       /* 0 reads back as the model's default */
+    g_value_set_int (value, (self->slice <= 0 && self->base.model) ?
+        ct_model_config (self->base.model)->default_slice : self->slice);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
+/* frame-offset, frame-count and the region: unsigned, 0 by default, read at
+ * each record, so changeable while PLAYING */
+#define PREVIEW_MUTABLE "Changeable at any time; applies from the next token record"
 static void
-gst_coordtok_dec_finalize (GObject * object)
+install_preview_property (GObjectClass * klass, guint id, const char *name,
+    const char *nick, const char *blurb)
 {
-  GstCoordTokDec *self = GST_COORDTOK_DEC (object);
-  stop (self);
-  gst_coordtok_worker_clear (&self->worker);
-  g_free (self->refusal);
-  g_free (self->model_path);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
+  g_object_class_install_property (klass, id, g_param_spec_uint (name, nick,
+          blurb, 0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 }
 
 static void
@@ -993,34 +487,23 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
 
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "CoordTok video tokenizer decoder", "Codec/Decoder/Video",
+      "Decodes CoordTok token buffers into raw video frames by querying every "
+      "(t, x, y) patch coordinate", "gst-coordtok developers");
+  GST_DEBUG_CATEGORY_INIT (coordtokdec_debug, "coordtokdec", 0,
+      "CoordTok decoder");
   gobject_class->set_property = gst_coordtok_dec_set_property;
   gobject_class->get_property = gst_coordtok_dec_get_property;
-  gobject_class->finalize = gst_coordtok_dec_finalize;
-  element_class->change_state = gst_coordtok_dec_change_state;
+  base_class->start = start;
+  base_class->reset = reset;
+  base_class->flush = flush;
+  /* the model's properties are the base class's */
 
-  /**
-   * coordtokdec:model:
-   *
-   * The encoder's weight file (the stream's model id is checked); NULL: the default model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "CoordTok weight file (safetensors); must be the encoder's model (the "
-          "stream's model-id is checked). NULL or empty: the default model. "
-          "A file used by several elements is loaded once and shared. "
-          "Changeable only in the NULL state",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokdec:device:
-   *
-   * Where the model runs: auto, cpu, cuda.
-   */
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device",
-          "Where the model runs. Changeable only in the NULL state",
-          GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * coordtokdec:slice:
    *
@@ -1040,123 +523,75 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
    *
    * Preview: decode frames from this index of each window on.
    */
-  g_object_class_install_property (gobject_class, PROP_FRAME_OFFSET,
-      g_param_spec_uint ("frame-offset", "Frame offset",
-          "Preview: decode only frames from this index of each window (a "
-          "multiple of the decoder's patch length); windows with fewer frames "
-          "produce no output",
-          0, G_MAXUINT, 0,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  install_preview_property (gobject_class, PROP_FRAME_OFFSET,
+      "frame-offset", "Frame offset",
+      "Preview: decode only frames from this index of each window (a "
+      "multiple of the decoder's patch length); windows with fewer frames "
+      "produce no output. " PREVIEW_MUTABLE);
   /**
    * coordtokdec:frame-count:
    *
    * Preview: decode at most this many frames of each window; 0: all.
    */
-  g_object_class_install_property (gobject_class, PROP_FRAME_COUNT,
-      g_param_spec_uint ("frame-count", "Frame count",
-          "Preview: decode at most this many frames of each window, from "
-          "frame-offset (only their patch coordinates are queried, so it is "
-          "proportionally cheaper). 0: all",
-          0, G_MAXUINT, 0,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  install_preview_property (gobject_class, PROP_FRAME_COUNT,
+      "frame-count", "Frame count",
+      "Preview: decode at most this many frames of each window, from "
+      "frame-offset (only their patch coordinates are queried, so it is "
+      "proportionally cheaper). 0: all. " PREVIEW_MUTABLE);
   /* spatial preview: output frames are the region, only its patches are
-   * queried */
+   * queried; like frame-offset, changeable while PLAYING */
+#define REGION_MUTABLE PREVIEW_MUTABLE " (the output caps follow the " \
+    "region's size)"
   /**
    * coordtokdec:region-left:
    *
    * Preview: first column of the decoded box (frame pixels).
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_LEFT,
-      g_param_spec_uint ("region-left", "Region left",
-          "Preview: first column (pixels) of the decoded region, a multiple of "
-          "the model's decoded patch size (8 for CoordTok-L). Changeable only "
-          "in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  install_preview_property (gobject_class, PROP_REGION_LEFT,
+      "region-left", "Region left",
+      "Preview: first column (pixels) of the decoded region, a multiple of "
+      "the model's decoded patch size (8 for CoordTok-L). " REGION_MUTABLE);
   /**
    * coordtokdec:region-top:
    *
    * Preview: first row of the decoded box (frame pixels).
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_TOP,
-      g_param_spec_uint ("region-top", "Region top",
-          "Preview: first row (pixels) of the decoded region, a multiple of the "
-          "patch size. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  install_preview_property (gobject_class, PROP_REGION_TOP,
+      "region-top", "Region top",
+      "Preview: first row (pixels) of the decoded region, a multiple of the "
+      "patch size. " REGION_MUTABLE);
   /**
    * coordtokdec:region-width:
    *
    * Preview: width of the box; 0: to the right edge.
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_WIDTH,
-      g_param_spec_uint ("region-width", "Region width",
-          "Preview: width (pixels) of the decoded region, a multiple of the "
-          "patch size; the output frames have this width. 0: to the right "
-          "edge. Only the region's patch coordinates are queried, so it is "
-          "proportionally cheaper. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  install_preview_property (gobject_class, PROP_REGION_WIDTH,
+      "region-width", "Region width",
+      "Preview: width (pixels) of the decoded region, a multiple of the "
+      "patch size; the output frames have this width. 0: to the right "
+      "edge. Only the region's patch coordinates are queried, so it is "
+      "proportionally cheaper. " REGION_MUTABLE);
   /**
    * coordtokdec:region-height:
    *
    * Preview: height of the box; 0: to the bottom edge.
    */
-  g_object_class_install_property (gobject_class, PROP_REGION_HEIGHT,
-      g_param_spec_uint ("region-height", "Region height",
-          "Preview: height (pixels) of the decoded region, a multiple of the "
-          "patch size; the output frames have this height. 0: to the bottom "
-          "edge. Changeable only in the NULL state",
-          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokdec:threads:
-   *
-   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
-   */
-  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
-  /**
-   * coordtokdec:cuda-device-id:
-   *
-   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
-   * default ($COORDTOK_CUDA_DEVICE, else 0).
-   */
-  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
-  /**
-   * coordtokdec:model-id:
-   *
-   * Identifier of the loaded model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL_ID,
-      g_param_spec_string ("model-id", "Model id",
-          "Identifier of the loaded model (ct_model_id); NULL until READY",
-          NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
-  gst_element_class_set_static_metadata (element_class,
-      "CoordTok video tokenizer decoder", "Codec/Decoder/Video",
-      "Decodes CoordTok token buffers into raw video frames by querying every "
-      "(t, x, y) patch coordinate", "gst-coordtok developers");
-
-  gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DEVICE, 0);
-  GST_DEBUG_CATEGORY_INIT (coordtokdec_debug, "coordtokdec", 0,
-      "CoordTok decoder");
+  install_preview_property (gobject_class, PROP_REGION_HEIGHT,
+      "region-height", "Region height",
+      "Preview: height (pixels) of the decoded region, a multiple of the "
+      "patch size; the output frames have this height. 0: to the bottom "
+      "edge. " REGION_MUTABLE);
 }
 
 static void
 gst_coordtok_dec_init (GstCoordTokDec * self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  gst_pad_set_chain_function (self->sinkpad, gst_coordtok_dec_chain);
-  gst_pad_set_event_function (self->sinkpad, gst_coordtok_dec_sink_event);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-
-  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_query_function (self->srcpad, gst_coordtok_dec_src_query);
-  gst_pad_set_event_function (self->srcpad, gst_coordtok_dec_src_event);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 2,
-      decode_record, record_free);
-  self->worker.event_func = worker_event;
-
-  self->device = DEFAULT_DEVICE;
-  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
+  gst_coordtok_element_add_pads (&self->base, &sink_template, &src_template,
+      gst_coordtok_dec_chain, 2, gst_coordtok_dec_decode_record,
+      gst_coordtok_dec_record_free);
+  gst_pad_set_event_function (self->base.sinkpad, gst_coordtok_dec_sink_event);
+  gst_pad_set_query_function (self->base.srcpad, gst_coordtok_dec_src_query);
+  gst_pad_set_event_function (self->base.srcpad, gst_coordtok_dec_src_event);
+  self->base.worker.event_func = gst_coordtok_dec_worker_event;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }

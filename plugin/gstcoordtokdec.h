@@ -2,12 +2,12 @@
 #ifndef GST_COORDTOK_DEC_H
 #define GST_COORDTOK_DEC_H
 
-#include "gstcoordtokcommon.h"
+#include "gstcoordtokelement.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_COORDTOK_DEC (gst_coordtok_dec_get_type ())
-G_DECLARE_FINAL_TYPE (GstCoordTokDec, gst_coordtok_dec, GST, COORDTOK_DEC, GstElement)
+G_DECLARE_FINAL_TYPE (GstCoordTokDec, gst_coordtok_dec, GST, COORDTOK_DEC, GstCoordTokElement)
 
 GST_ELEMENT_REGISTER_DECLARE (coordtokdec);
 

@@ -1,8 +1,11 @@
 /* gstcoordtokenc.c - coordtokenc: raw video windows -> CoordTok token records.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A plain GstElement (not GstVideoEncoder: that class counts every frame
- * finished without output as a QoS drop, i.e. T-1 per window).  Frames of
+ * A GstCoordTokElement (gstcoordtokelement.c: the model, its properties,
+ * the worker thread, latency, stats), not a GstVideoEncoder: that class
+ * counts every frame finished without output as a QoS drop, i.e. T-1 per
+ * window.  This file is the upstream side (pads, caps, collecting frames);
+ * gstcoordtokencwindow.c the windows and their encode.  Frames of
  * any size are accepted: each is copied as packed RGB into the window being
  * collected and the input buffer released at once.  A full window (or a
  * partial one at EOS, a DISCONT buffer, a caps/segment/stream-start change)
@@ -43,80 +46,20 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-#include "gstcoordtokenc.h"
-#include "gstcoordtokworker.h"
+#include "gstcoordtokenc-private.h"
 
 #include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (coordtokenc_debug);
+GST_DEBUG_CATEGORY (coordtokenc_debug);
 #define GST_CAT_DEFAULT coordtokenc_debug
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_DEVICE,
-  PROP_CUDA_DEVICE_ID,
   PROP_DTYPE,
-  PROP_MODEL_ID,
-  PROP_THREADS,
   PROP_WINDOW,
 };
 
-#define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
 #define DEFAULT_DTYPE GST_COORDTOK_DTYPE_F32
-
-/* One window of frames, as packed RGB, and what its record needs. */
-typedef struct {
-  guint8 *rgb;                  /* T frames of width*height*3 bytes */
-  gsize capacity;
-  CtTokensFrameTime *times;     /* T entries */
-  guint n;                      /* frames collected */
-  gint width, height, fps_n, fps_d, par_n, par_d;
-  guint64 offset_end;           /* frames before this window's end */
-  gboolean discont;
-  struct _GstCoordTokEnc *owner;
-} Window;
-
-struct _GstCoordTokEnc {
-  GstElement parent;
-  GstPad *sinkpad, *srcpad;
-
-  /* properties (object lock) */
-  gchar *model_path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-  guint threads;
-  GstCoordTokDType dtype;
-
-  /* READY and up */
-  CtModel *model;
-  CtSession *session;
-  gint threads_applied;          /* engine setting last applied (worker) */
-
-  /* upstream thread */
-  GstVideoInfo info;
-  gboolean have_info;
-  Window *cur;                  /* window being collected, or NULL */
-  guint64 frames_in;            /* frame counter (OFFSET of token buffers) */
-  GQueue pending;               /* serialized events waiting for cur */
-  gboolean discont;             /* next window gets DISCONT */
-
-  /* the worker thread */
-  GstCoordTokWorker worker;
-  float *z;                     /* token planes of every tile */
-  gsize z_cap;
-  Window *spare;                /* a finished window for reuse (object lock) */
-
-  /* latency (object lock) */
-  GstClockTime window_time;     /* T frames at the input framerate */
-  GstClockTime encode_time;     /* processing: measured, or estimated */
-  GstClockTime reported;        /* what the last LATENCY answer said */
-};
-
-#define gst_coordtok_enc_parent_class parent_class
-G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_ELEMENT);
-GST_ELEMENT_REGISTER_DEFINE (coordtokenc, "coordtokenc", GST_RANK_NONE,
-    GST_TYPE_COORDTOK_ENC);
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -134,207 +77,10 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
         "rxy = (int) [ 1, MAX ], rt = (int) [ 1, MAX ], "
         "channels = (int) [ 1, MAX ], model-id = (string) ANY"));
 
-static void
-window_free (Window * w)
-{
-  if (!w)
-    return;
-  g_free (w->rgb);
-  g_free (w->times);
-  g_free (w);
-}
-
-/* A window for frames of the current caps: the spare one when it is big
- * enough, else a new one (NULL when out of memory). */
-static Window *
-window_new (GstCoordTokEnc * self)
-{
-  const CtConfig *c = ct_model_config (self->model);
-  gsize frame = (gsize) GST_VIDEO_INFO_WIDTH (&self->info) *
-      GST_VIDEO_INFO_HEIGHT (&self->info) * 3;
-  Window *w;
-
-  GST_OBJECT_LOCK (self);
-  w = self->spare;
-  self->spare = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (w && w->capacity < frame * c->T) {
-    window_free (w);
-    w = NULL;
-  }
-  if (!w) {
-    w = g_new0 (Window, 1);
-    w->owner = self;
-    w->capacity = frame * c->T;
-    w->rgb = g_try_malloc (w->capacity);
-    w->times = g_new0 (CtTokensFrameTime, c->T);
-    if (!w->rgb) {
-      window_free (w);
-      return NULL;
-    }
-  }
-  w->n = 0;
-  w->width = GST_VIDEO_INFO_WIDTH (&self->info);
-  w->height = GST_VIDEO_INFO_HEIGHT (&self->info);
-  w->fps_n = GST_VIDEO_INFO_FPS_N (&self->info);
-  w->fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
-  w->par_n = GST_VIDEO_INFO_PAR_N (&self->info);
-  w->par_d = GST_VIDEO_INFO_PAR_D (&self->info);
-  w->discont = self->discont;
-  self->discont = FALSE;
-  return w;
-}
-
-/* The worker's free function: keep one window for reuse. */
-static void
-window_recycle (gpointer data)
-{
-  Window *w = data;
-  GstCoordTokEnc *self = w->owner;
-  GST_OBJECT_LOCK (self);
-  if (!self->spare) {
-    self->spare = w;
-    w = NULL;
-  }
-  GST_OBJECT_UNLOCK (self);
-  window_free (w);
-}
-
-static void
-reset_window (GstCoordTokEnc * self)
-{
-  window_free (self->cur);
-  self->cur = NULL;
-  g_queue_clear_full (&self->pending, (GDestroyNotify) gst_event_unref);
-}
-
-/* Record duration: the sum of the frames' durations; frames without one
- * count as 1/framerate (computed for the whole window, not accumulated). */
-static guint64
-window_duration (const Window * w)
-{
-  guint64 sum = 0;
-  guint missing = 0;
-  for (guint i = 0; i < w->n; i++) {
-    if (w->times[i].duration == CT_TOKENS_TIME_NONE)
-      missing++;
-    else
-      sum += w->times[i].duration;
-  }
-  if (missing && w->fps_n <= 0)
-    return CT_TOKENS_TIME_NONE;
-  if (missing)
-    sum += gst_util_uint64_scale (missing, GST_SECOND * w->fps_d, w->fps_n);
-  return sum;
-}
-
-static gboolean fill_header (GstCoordTokEnc * self, const Window * w,
-    CtTokensHeader * h, GError ** error);
-
-/* Worker thread: encodes one window (every tile in one batch) and pushes
- * its token record. */
-static GstFlowReturn
-encode_window (GstElement * element, gpointer data)
-{
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
-  const CtConfig *c = ct_model_config (self->model);
-  Window *w = data;
-  GError *err = NULL;
-  CtTokensHeader h;
-  GstBuffer *buf;
-  GstMapInfo map;
-  gint64 t0;
-
-  if (!fill_header (self, w, &h, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE, ("%s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  gsize need = ct_tokens_n_elems (&h);
-  if (need > self->z_cap) {
-    g_free (self->z);
-    self->z = g_try_malloc (need * sizeof (float));
-    self->z_cap = self->z ? need : 0;
-    if (!self->z) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Out of memory for the tokens of %u tiles", ct_tokens_n_tiles (&h)), (NULL));
-      return GST_FLOW_ERROR;
-    }
-  }
-  gst_coordtok_apply_threads (element, self->sinkpad, self->session,
-      &self->threads, &self->threads_applied);
-  t0 = g_get_monotonic_time ();
-  if (!ct_session_encode_rgb8 (self->session, w->rgb, w->width, w->height,
-          (gsize) w->width * 3, (gsize) w->width * w->height * 3, w->n, self->z,
-          &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE,
-        ("CoordTok encoding failed: %s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  GstClockTime took = (g_get_monotonic_time () - t0) * GST_USECOND;
-  GST_INFO_OBJECT (self, "encoded a window of %u/%d frames, %u tiles, in %.1f ms on %s",
-      w->n, c->T, ct_tokens_n_tiles (&h), took / 1e6,
-      ct_session_device_name (self->session));
-
-  /* processing latency: the slowest window so far, reported again when a
-   * window takes longer than what the pipeline was told */
-  gboolean repost = FALSE;
-  GST_OBJECT_LOCK (self);
-  if (took > self->encode_time || self->encode_time == GST_CLOCK_TIME_NONE) {
-    self->encode_time = took;
-    repost = self->reported != GST_CLOCK_TIME_NONE &&
-        self->window_time + took > self->reported;
-  }
-  GST_OBJECT_UNLOCK (self);
-  if (repost) {
-    GST_INFO_OBJECT (self, "a window took %" GST_TIME_FORMAT ": latency grows",
-        GST_TIME_ARGS (took));
-    gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
-  }
-
-  buf = gst_buffer_new_allocate (NULL, ct_tokens_record_size (&h), NULL);
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  if (!ct_tokens_pack (&h, w->times, self->z, map.data, map.size, &err)) {
-    gst_buffer_unmap (buf, &map);
-    gst_buffer_unref (buf);
-    GST_ELEMENT_ERROR (self, STREAM, ENCODE,
-        ("Packing CoordTok tokens failed: %s", err->message), (NULL));
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  gst_buffer_unmap (buf, &map);
-
-  GST_BUFFER_PTS (buf) = h.pts;
-  GST_BUFFER_DTS (buf) = h.pts;
-  GST_BUFFER_DURATION (buf) = h.duration;
-  GST_BUFFER_OFFSET (buf) = w->offset_end - w->n;
-  GST_BUFFER_OFFSET_END (buf) = w->offset_end;
-  if (w->discont)
-    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-  GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, buf);
-  return gst_pad_push (self->srcpad, buf);
-}
-
-static gboolean
-fill_header (GstCoordTokEnc * self, const Window * w, CtTokensHeader * h,
-    GError ** error)
-{
-  if (!ct_tokens_header_init_tiled (h, self->model, (CtTokensDType) self->dtype,
-          MAX (w->n, 1), w->width, w->height, error))
-    return FALSE;
-  if (w->fps_n > 0) {
-    h->fps_n = w->fps_n;
-    h->fps_d = w->fps_d;
-  }
-  if (w->par_n > 0 && w->par_d > 0) {
-    h->par_n = w->par_n;
-    h->par_d = w->par_d;
-  }
-  h->pts = w->n ? w->times[0].pts : CT_TOKENS_TIME_NONE;
-  h->duration = window_duration (w);
-  return TRUE;
-}
+#define gst_coordtok_enc_parent_class parent_class
+G_DEFINE_TYPE (GstCoordTokEnc, gst_coordtok_enc, GST_TYPE_COORDTOK_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE (coordtokenc, "coordtokenc", GST_RANK_NONE,
+    GST_TYPE_COORDTOK_ENC);
 
 /* Hands the window being collected to the worker (waits while the worker
  * is busy with the one before), then the events that waited for it. */
@@ -348,12 +94,12 @@ submit_window (GstCoordTokEnc * self)
   self->cur = NULL;
   if (w && w->n > 0) {
     w->offset_end = self->frames_in;
-    ret = gst_coordtok_worker_push (&self->worker, w);
+    ret = gst_coordtok_worker_push (&self->base.worker, w);
   } else {
-    window_free (w);
+    gst_coordtok_enc_window_free (w);
   }
   while ((ev = g_queue_pop_head (&self->pending)))
-    gst_coordtok_worker_push_event (&self->worker, ev);
+    gst_coordtok_worker_push_event (&self->base.worker, ev);
   return ret;
 }
 
@@ -361,22 +107,12 @@ static GstFlowReturn
 gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GstVideoFrame frame;
   GstFlowReturn ret;
 
-  if (!self->have_info) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first buffer"),
-        (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  /* what the worker met downstream (an error, EOS, not-linked) */
-  ret = gst_coordtok_worker_flow (&self->worker);
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (buf);
+  if (!gst_coordtok_element_chain_ready (&self->base, self->have_info, buf, &ret))
     return ret;
-  }
 
   if (GST_BUFFER_IS_DISCONT (buf) && self->cur && self->cur->n > 0) {
     GST_DEBUG_OBJECT (self, "discontinuity: pushing the partial window of %u frames",
@@ -388,7 +124,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       return ret;
     }
   }
-  if (!self->cur && !(self->cur = window_new (self))) {
+  if (!self->cur && !(self->cur = gst_coordtok_enc_window_new (self))) {
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for a window of %d frames of %dx%d", c->T,
             GST_VIDEO_INFO_WIDTH (&self->info), GST_VIDEO_INFO_HEIGHT (&self->info)),
@@ -426,7 +162,7 @@ gst_coordtok_enc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 static GstClockTime
 estimate_encode_time (GstCoordTokEnc * self, gint width, gint height)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   CtTileGrid g;
   if (!ct_tile_grid_init (&g, c, width, height, NULL))
     return 0;
@@ -437,7 +173,7 @@ estimate_encode_time (GstCoordTokEnc * self, gint width, gint height)
 static gboolean
 set_caps (GstCoordTokEnc * self, GstCaps * caps)
 {
-  const CtConfig *c = ct_model_config (self->model);
+  const CtConfig *c = ct_model_config (self->base.model);
   GstVideoInfo info;
   GstCaps *src_caps;
   GError *err = NULL;
@@ -461,7 +197,7 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
   CtTokensFrameTime t = { CT_TOKENS_TIME_NONE, CT_TOKENS_TIME_NONE };
   CtTokensHeader h;
   probe.times = &t;
-  if (!fill_header (self, &probe, &h, &err)) {
+  if (!gst_coordtok_enc_fill_header (self, &probe, &h, &err)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("coordtokenc cannot take %dx%d frames: %s (scale them down with "
             "videoscale first)", probe.width, probe.height, err->message), (NULL));
@@ -475,10 +211,10 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
    * behind those page faults and held the source's thread (80 ms at
    * 640x480). A failure is reported at the first frame. */
   if (!self->cur) {
-    self->cur = window_new (self);
-    Window *second = window_new (self);
+    self->cur = gst_coordtok_enc_window_new (self);
+    Window *second = gst_coordtok_enc_window_new (self);
     if (second)
-      window_recycle (second);
+      gst_coordtok_enc_window_recycle (second);
   }
   GST_INFO_OBJECT (self, "%dx%d frames: %u x %u tiles of %dx%d (%u tokens per window)",
       probe.width, probe.height, h.tiles_x, h.tiles_y, c->W, c->H,
@@ -486,19 +222,15 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
 
   src_caps = gst_coordtok_token_caps_from_header (&h);
   GST_DEBUG_OBJECT (self, "src caps %" GST_PTR_FORMAT, src_caps);
-  gst_coordtok_worker_push_event (&self->worker, gst_event_new_caps (src_caps));
+  gst_coordtok_worker_push_event (&self->base.worker, gst_event_new_caps (src_caps));
   gst_caps_unref (src_caps);
 
   GstClockTime window = 0;
   if (GST_VIDEO_INFO_FPS_N (&info) > 0)
     window = gst_util_uint64_scale (c->T * GST_SECOND, GST_VIDEO_INFO_FPS_D (&info),
         GST_VIDEO_INFO_FPS_N (&info));
-  GST_OBJECT_LOCK (self);
-  gboolean changed = window != self->window_time;
-  self->window_time = window;
-  self->encode_time = estimate_encode_time (self, probe.width, probe.height);
-  GST_OBJECT_UNLOCK (self);
-  if (changed) {
+  if (gst_coordtok_element_set_latency (&self->base, window,
+          estimate_encode_time (self, probe.width, probe.height))) {
     GST_INFO_OBJECT (self, "window is now %" GST_TIME_FORMAT " (%d frames)",
         GST_TIME_ARGS (window), c->T);
     gst_element_post_message (GST_ELEMENT (self),
@@ -544,28 +276,31 @@ gst_coordtok_enc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
             GST_EVENT_TYPE_NAME (event), n);
         submit_window (self);
       }
-      gst_coordtok_worker_push_event (&self->worker, event);
+      gst_coordtok_worker_push_event (&self->base.worker, event);
       return TRUE;
-    case GST_EVENT_FLUSH_START:
-      return gst_coordtok_worker_flush_start (&self->worker, event);
-    case GST_EVENT_FLUSH_STOP:
-      GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
-      reset_window (self);
-      self->discont = TRUE;
-      return gst_coordtok_worker_flush_stop (&self->worker, event);
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        if (n > 0) {
-          GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
-              GST_EVENT_TYPE_NAME (event));
-          g_queue_push_tail (&self->pending, event);
-        } else {
-          gst_coordtok_worker_push_event (&self->worker, event);
-        }
+      /* serialized events wait for the window collected before them */
+      if (GST_EVENT_IS_SERIALIZED (event) && n > 0 &&
+          GST_EVENT_TYPE (event) != GST_EVENT_FLUSH_STOP) {
+        GST_DEBUG_OBJECT (self, "queueing %s until the window is pushed",
+            GST_EVENT_TYPE_NAME (event));
+        g_queue_push_tail (&self->pending, event);
         return TRUE;
       }
-      return gst_pad_event_default (pad, parent, event);
+      return gst_coordtok_element_sink_event (pad, parent, event);
   }
+}
+
+/* FLUSH_STOP: the window being collected is discarded. */
+static void
+flush (GstCoordTokElement * base)
+{
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  guint n = self->cur ? self->cur->n : 0;
+  GST_DEBUG_OBJECT (self, "flush: discarding %u frames", n);
+  gst_coordtok_element_count (base, 0, 0, 0, n, 0);
+  gst_coordtok_enc_reset_window (self);
+  self->discont = TRUE;
 }
 
 static gboolean
@@ -574,20 +309,10 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
 
   switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
-      gst_query_parse_caps (query, &filter);
+    case GST_QUERY_CAPS:
       /* any size: frames larger than the model's are tiled */
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-            GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
+      gst_coordtok_answer_caps_query (query, gst_pad_get_pad_template_caps (pad));
       return TRUE;
-    }
     case GST_QUERY_ACCEPT_CAPS:{
       /* Only the template is checked here, so that a size the encoder
        * cannot take reaches set_caps and gets a clear error instead of a
@@ -607,42 +332,8 @@ gst_coordtok_enc_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
       /* upstream wants its buffers back: they are all copied already; the
        * windows queued before are encoded first */
       if (!self->cur || self->cur->n == 0)
-        gst_coordtok_worker_drain (&self->worker);
+        gst_coordtok_worker_drain (&self->base.worker);
       return TRUE;
-    default:
-      return gst_pad_query_default (pad, parent, query);
-  }
-}
-
-static gboolean
-gst_coordtok_enc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (parent);
-
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:{
-      gboolean live;
-      GstClockTime min, max, lat;
-      if (!gst_pad_peer_query (self->sinkpad, query))
-        return FALSE;
-      gst_query_parse_latency (query, &live, &min, &max);
-      /* a frame leaves as tokens one window and one encode after it came */
-      GST_OBJECT_LOCK (self);
-      lat = self->window_time + (GST_CLOCK_TIME_IS_VALID (self->encode_time) ?
-          self->encode_time : 0);
-      self->reported = lat;
-      GST_OBJECT_UNLOCK (self);
-      if (live) {
-        min += lat;
-        if (GST_CLOCK_TIME_IS_VALID (max))
-          max += lat;
-      }
-      GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
-          ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
-          GST_TIME_ARGS (min));
-      gst_query_set_latency (query, live, min, max);
-      return TRUE;
-    }
     default:
       return gst_pad_query_default (pad, parent, query);
   }
@@ -664,148 +355,63 @@ gst_coordtok_enc_src_event (GstPad * pad, GstObject * parent, GstEvent * event)
 }
 
 static gboolean
-start (GstCoordTokEnc * self)
+start (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-  gchar *path;
-  GstCoordTokDevice device;
-  gint cuda_device_id;
-
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  device = self->device;
-  cuda_device_id = self->cuda_device_id;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_coordtok_open (GST_ELEMENT (self), path, device, cuda_device_id,
-          &model, &session)) {
-    g_free (path);
-    return FALSE;
-  }
-  g_free (path);
-  const CtConfig *c = ct_model_config (model);
-  GST_INFO_OBJECT (self, "model %s (id %s, T=%d, %dx%d, planes %dx%d/%dx%d x%d, "
-      "%" G_GINT64_FORMAT " parameters) on device %s, tokens %s",
-      ct_model_path (model), ct_model_id (model), c->T, c->W, c->H, c->rxy,
-      c->rxy, c->rt, c->rxy, c->channels, ct_model_n_params (model),
-      ct_session_device_name (session), ct_tokens_dtype_name ((CtTokensDType) self->dtype));
-  gchar *cpu = gst_coordtok_cpu_description (session);
-  if (cpu)
-    GST_INFO_OBJECT (self, "%s", cpu);
-  g_free (cpu);
-
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->session = session;
-  self->threads_applied = GST_COORDTOK_THREADS_UNSET;
-  GST_OBJECT_UNLOCK (self);
+  GST_INFO_OBJECT (base, "tokens %s",
+      ct_tokens_dtype_name ((CtTokensDType) GST_COORDTOK_ENC (base)->dtype));
   return TRUE;
 }
 
+/* READY -> NULL and finalize: the windows and planes. */
 static void
-stop (GstCoordTokEnc * self)
+stop (GstCoordTokElement * base)
 {
-  CtModel *model;
-  CtSession *session;
-
-  GST_OBJECT_LOCK (self);
-  model = self->model;
-  session = self->session;
-  self->model = NULL;
-  self->session = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (session)
-    ct_session_free (session);
-  if (model)
-    ct_model_unref (model);
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  gst_coordtok_enc_reset_window (self);
   g_clear_pointer (&self->z, g_free);
   self->z_cap = 0;
-  window_free (self->spare);
+  gst_coordtok_enc_window_free (self->spare);
   self->spare = NULL;
 }
 
-static GstStateChangeReturn
-gst_coordtok_enc_change_state (GstElement * element, GstStateChange transition)
+/* A fresh stream's state (READY <-> PAUSED): frames of a window still
+ * being collected are discarded. */
+static void
+reset (GstCoordTokElement * base)
 {
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      reset_window (self);
-      self->have_info = FALSE;
-      self->frames_in = 0;
-      self->discont = TRUE;
-      self->window_time = 0;
-      self->encode_time = GST_CLOCK_TIME_NONE;
-      self->reported = GST_CLOCK_TIME_NONE;
-      break;
-    default:
-      break;
+  GstCoordTokEnc *self = GST_COORDTOK_ENC (base);
+  if (self->cur && self->cur->n) {
+    GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
+    gst_coordtok_element_count (base, 0, 0, 0, self->cur->n, 0);
   }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      if (self->cur && self->cur->n)
-        GST_DEBUG_OBJECT (self, "discarding %u frames on stop", self->cur->n);
-      reset_window (self);
-      self->have_info = FALSE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      stop (self);
-      break;
-    default:
-      break;
-  }
-  return ret;
+  gst_coordtok_enc_reset_window (self);
+  self->have_info = FALSE;
+  self->frames_in = 0;
+  self->discont = TRUE;
+  gst_coordtok_element_set_latency (base, 0, GST_CLOCK_TIME_NONE);
 }
 
+/* dtype, the one writable property of its own: only before the model is
+ * loaded, since the caps already say it */
 static void
 gst_coordtok_enc_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
+  gboolean started;
 
-  GST_OBJECT_LOCK (self);
-  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE ||
-          prop_id == PROP_CUDA_DEVICE_ID ||
-          prop_id == PROP_DTYPE)) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
-        pspec->name);
+  if (prop_id != PROP_DTYPE) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     return;
   }
-  switch (prop_id) {
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
-      break;
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      self->cuda_device_id = g_value_get_int (value);
-      break;
-    case PROP_DTYPE:
-      self->dtype = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  GST_OBJECT_LOCK (self);
+  started = GST_COORDTOK_ELEMENT_STARTED (self);
+  if (!started)
+    self->dtype = g_value_get_enum (value);
   GST_OBJECT_UNLOCK (self);
+  if (started)
+    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL state",
+        pspec->name);
 }
 
 static void
@@ -813,82 +419,20 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
-
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
-      break;
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_CUDA_DEVICE_ID:
-      g_value_set_int (value, self->cuda_device_id);
-      break;
-    case PROP_DTYPE:
-      g_value_set_enum (value, self->dtype);
-      break;
-    case PROP_MODEL_ID:
-      g_value_set_string (value, self->model ? ct_model_id (self->model) : NULL);
-      break;
-    case PROP_WINDOW:
-      g_value_set_int (value, self->model ? ct_model_config (self->model)->T : 0);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_DTYPE)
+    g_value_set_enum (value, self->dtype);
+  else if (prop_id == PROP_WINDOW)      /* the model's T, once it is loaded */
+    g_value_set_int (value, self->base.model ? ct_model_config (self->base.model)->T : 0);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
+/* The encoder's own properties; the model's are the base class's. */
 static void
-gst_coordtok_enc_finalize (GObject * object)
+install_properties (GObjectClass * gobject_class)
 {
-  GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
-  stop (self);
-  reset_window (self);
-  gst_coordtok_worker_clear (&self->worker);
-  g_free (self->model_path);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
-}
-
-static void
-gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
-{
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-
-  gobject_class->set_property = gst_coordtok_enc_set_property;
-  gobject_class->get_property = gst_coordtok_enc_get_property;
-  gobject_class->finalize = gst_coordtok_enc_finalize;
-  element_class->change_state = gst_coordtok_enc_change_state;
-
-  /**
-   * coordtokenc:model:
-   *
-   * The weight file (safetensors); NULL or empty: the default model.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "CoordTok weight file (safetensors). NULL or empty: the default model "
-          "(linked into libcoordtok; a coordtok-default.safetensors in "
-          "$COORDTOK_MODEL_DIR or $datadir/coordtok replaces it). "
-          "A file used by several elements is loaded once and shared. "
-          "Changeable only in the NULL state",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  /**
-   * coordtokenc:device:
-   *
-   * Where the model runs: auto (CUDA when usable, else the CPU), cpu, cuda.
-   */
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device",
-          "Where the model runs. Changeable only in the NULL state",
-          GST_TYPE_COORDTOK_DEVICE, DEFAULT_DEVICE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * coordtokenc:dtype:
    *
@@ -902,30 +446,6 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
           GST_TYPE_COORDTOK_DTYPE, DEFAULT_DTYPE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
-   * coordtokenc:threads:
-   *
-   * CPU threads for the model; 0: all cores (adaptive in live pipelines).
-   */
-  gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
-  /**
-   * coordtokenc:cuda-device-id:
-   *
-   * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
-   * default ($COORDTOK_CUDA_DEVICE, else 0).
-   */
-  gst_coordtok_install_cuda_device_property (gobject_class, PROP_CUDA_DEVICE_ID);
-  /**
-   * coordtokenc:model-id:
-   *
-   * Identifier of the loaded model, written into caps and records.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL_ID,
-      g_param_spec_string ("model-id", "Model id",
-          "Identifier of the loaded model (ct_model_id: first 16 hex digits of "
-          "the SHA-256 of the weight file), written into caps and token headers; "
-          "NULL until the element is READY",
-          NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  /**
    * coordtokenc:window:
    *
    * Frames per token window (the model's T).
@@ -934,7 +454,21 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       g_param_spec_int ("window", "Window",
           "Frames per token window (the model's T); 0 until the element is READY",
           0, G_MAXINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}
 
+static void
+gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
+{
+  GstCoordTokElementClass *base_class = GST_COORDTOK_ELEMENT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  base_class->start = start;
+  base_class->stop = stop;
+  base_class->reset = reset;
+  base_class->flush = flush;
+  G_OBJECT_CLASS (klass)->set_property = gst_coordtok_enc_set_property;
+  G_OBJECT_CLASS (klass)->get_property = gst_coordtok_enc_get_property;
+  install_properties (G_OBJECT_CLASS (klass));
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
@@ -942,8 +476,6 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       "Encodes windows of T raw video frames into CoordTok triplane tokens "
       "(one self-describing token buffer per window)",
       "gst-coordtok developers");
-
-  gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DEVICE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_COORDTOK_DTYPE, 0);
   GST_DEBUG_CATEGORY_INIT (coordtokenc_debug, "coordtokenc", 0,
       "CoordTok encoder");
@@ -952,22 +484,12 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
 static void
 gst_coordtok_enc_init (GstCoordTokEnc * self)
 {
-  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  gst_pad_set_chain_function (self->sinkpad, gst_coordtok_enc_chain);
-  gst_pad_set_event_function (self->sinkpad, gst_coordtok_enc_sink_event);
-  gst_pad_set_query_function (self->sinkpad, gst_coordtok_enc_sink_query);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
-
-  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_query_function (self->srcpad, gst_coordtok_enc_src_query);
-  gst_pad_set_event_function (self->srcpad, gst_coordtok_enc_src_event);
-  gst_pad_use_fixed_caps (self->srcpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 1,
-      encode_window, window_recycle);
-
-  self->device = DEFAULT_DEVICE;
-  self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
+  gst_coordtok_element_add_pads (&self->base, &sink_template, &src_template,
+      gst_coordtok_enc_chain, 1, gst_coordtok_enc_encode_window, gst_coordtok_enc_window_recycle);
+  gst_pad_set_event_function (self->base.sinkpad, gst_coordtok_enc_sink_event);
+  gst_pad_set_query_function (self->base.sinkpad, gst_coordtok_enc_sink_query);
+  gst_pad_set_event_function (self->base.srcpad, gst_coordtok_enc_src_event);
+  gst_pad_use_fixed_caps (self->base.srcpad);
   self->dtype = DEFAULT_DTYPE;
   g_queue_init (&self->pending);
 }

@@ -17,9 +17,44 @@
 
 G_BEGIN_DECLS
 
-/* Bump on every change of CtBackendOps or of what its functions mean. */
-#define CT_BACKEND_ABI_VERSION 4
+/* Bump on every change of CtBackendOps or of what its functions mean.
+ * 5: two batched compute calls (encode_tiles from 8-bit frames, decode_seqs
+ * over planes bound once per record) instead of four. */
+#define CT_BACKEND_ABI_VERSION 5
 
+/* Where a batched encode gets its windows: 8-bit RGB frames cut into the
+ * grid's tiles (rgb non-NULL: `frames` frames, frame f's row y at rgb + f *
+ * frame_stride + y * stride; a GPU backend can upload these bytes and
+ * convert on the device; the window's frames from `frames` up to the
+ * n_frames encoded repeat the last one, ct_window_encoded_frames), or, when
+ * rgb is NULL, n_tiles windows (T, H, W, 3) in model
+ * space one after another at `video`, padded past n_frames (the reference
+ * path of ct_session_encode). */
+typedef struct {
+  const guint8 *rgb;
+  gsize stride, frame_stride;
+  int frames;            /* frames at rgb (<= the n_frames encoded) */
+  CtTileGrid grid;
+  const float *video;
+} CtTileSource;
+
+/* Tile i of a source as a model-space window: its own memory, or `scratch`
+ * (T*H*W*3 floats) filled by ct_tile_gather_rgb8.  For backends that
+ * convert on the host. */
+static inline const float *
+ct_tile_source_window (const CtConfig *c, const CtTileSource *src, int i,
+    int n_frames, float *scratch)
+{
+  if (!src->rgb)
+    return src->video + (gsize) i * c->T * c->H * c->W * 3;
+  /* the real frames; the gather fills the rest of the encoded n_frames */
+  ct_tile_gather_rgb8 (c, &src->grid, i, src->rgb, src->stride,
+      src->frame_stride, src->frames, scratch);
+  return scratch;
+}
+
+/* A backend: two compute calls, each batched.  The session derives every
+ * single-tile and single-sequence call from them. */
 typedef struct {
   guint32 abi_version;   /* CT_BACKEND_ABI_VERSION the backend was built with */
   const char *name;
@@ -32,22 +67,23 @@ typedef struct {
   void *(*create) (CtModel *m, const CtWeights *w, CtPrecision precision,
       int device_index, GError **error);
   void (*destroy) (void *ctx);
-  gboolean (*encode) (void *ctx, const float *video, int n_frames, float *z,
-      CtEncodeTrace *trace, GError **error);
-  gboolean (*decode) (void *ctx, const float *z, const float *coords, int n,
-      float *out, float *embedding, GError **error);
   const char *(*device_name) (void *ctx);
-  /* Optional: n_seq independent sequences of seq queries in one call
-   * (coords/out stacked), sequence i over planes z[i] (tiles of a frame
-   * grid); NULL: the session calls decode per sequence. */
-  gboolean (*decode_seqs) (void *ctx, const float *const *z, const float *coords,
-      int n_seq, int seq, float *out, float *embedding, GError **error);
   /* Optional: host threads per call (0: automatic); NULL: not applicable. */
   void (*set_threads) (void *ctx, int n);
-  /* Optional: n_tiles windows with the same n_frames in one batch; NULL:
-   * the session calls encode per tile. */
+  /* Encodes n_tiles windows with the same n_frames (1..T) as one batch;
+   * z: n_tiles triplanes one after another.  trace (optional) is tile 0's. */
   gboolean (*encode_tiles) (void *ctx, const CtTileSource *src, int n_tiles,
       int n_frames, float *z, CtEncodeTrace *trace, GError **error);
+  /* Binds a record's planes (n_tiles triplanes at z, which stay valid and
+   * unchanged until unbind_planes) for the decode_seqs calls that follow:
+   * a GPU backend uploads them once for every chunk of the window. */
+  gboolean (*bind_planes) (void *ctx, const float *z, int n_tiles, GError **error);
+  void (*unbind_planes) (void *ctx);
+  /* Decodes n_seq independent sequences of seq queries (coords, out and
+   * embedding stacked), sequence i over bound tile tiles[i].  embedding
+   * (n_seq * seq, 3C) is optional. */
+  gboolean (*decode_seqs) (void *ctx, const int *tiles, const float *coords,
+      int n_seq, int seq, float *out, float *embedding, GError **error);
 } CtBackendOps;
 
 #define CT_CUDA_BACKEND_SYMBOL "ct_cuda_backend_ops"

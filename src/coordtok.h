@@ -245,6 +245,29 @@ gboolean ct_session_rasterize_tiles (CtSession *s, const float *z,
 int ct_session_rasterize_chunk_frames (CtSession *s, const CtTileGrid *g,
     int n_frames, int slice, const CtRegion *region);
 
+/* Where ct_session_decode_rgb8 delivers a record's frames.  Before each
+ * chunk, `skip` (optional) may return TRUE to leave frames [f0, f0 + n)
+ * undecoded (a live front end's late frames).  `frames` then gets them as
+ * RGB8: n frames of region->height rows of region->width * 3 bytes, one
+ * after another, valid during the call only; returning FALSE stops the
+ * decode (the front end knows why: not an error). */
+typedef struct {
+  gboolean (*skip) (gpointer user, int f0, int n);
+  gboolean (*frames) (gpointer user, const guint8 *rgb, int f0, int n);
+  gpointer user;
+} CtFrameSink;
+/* Decodes a region of a window of n_frames frames of width x height (the
+ * planes z of every tile, as ct_session_encode_rgb8 wrote them) to RGB8,
+ * chunk by chunk (ct_session_rasterize_chunk_frames, chunks starting at
+ * region->t0), in frame order: the pixels of ct_session_rasterize_tiles
+ * over the whole region converted with ct_model_to_rgb8.  The region is
+ * checked and normalised in place (sizes filled in) before the first
+ * callback; errors name the field.  The decode loop of the elements, the
+ * Python module and any later front end. */
+gboolean ct_session_decode_rgb8 (CtSession *s, const float *z, int width,
+    int height, int n_frames, int slice, CtRegion *region,
+    const CtFrameSink *sink, GError **error);
+
 /* Coordinates of patch (it, ix, iy) as the official code computes them. */
 void ct_patch_coord (const CtConfig *c, int it, int ix, int iy, float out[3]);
 

@@ -62,17 +62,14 @@ typedef struct {
 } CtWeights;
 
 const CtWeights *ct_model_weights (const CtModel *m);
-
-/* Where a batched encode gets its windows: tile(user, i, scratch) returns
- * tile i's window (T, H, W, 3) in model space, padded past n_frames, either
- * its own memory or `scratch` (T*H*W*3 floats) filled. */
-typedef struct {
-  const float *(*tile) (void *user, int i, float *scratch);
-  void *user;
-} CtTileSource;
+/* The memory the weights occupy. */
+void ct_model_weights_range (const CtModel *m, const void **base, gsize *bytes);
+/* What a backend keeps for a model (CPU: its packed weight copies), freed
+ * with `destroy` when the model is, before its weights.  Set once per key:
+ * FALSE (data destroyed at once) when the key is set already. */
+gboolean ct_model_set_backend_data (CtModel *m, const char *key, gpointer data,
+    GDestroyNotify destroy);
 
 G_END_DECLS
-
-#include "backend.h"
 
 #endif

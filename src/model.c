@@ -1,7 +1,6 @@
 /* model.c - a CoordTok model: configuration plus float32 weights, loaded
  * from safetensors (validated tensor by tensor) or randomly initialised.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "cpu/linear-packed.h"
 #include "model-private.h"
 #include "config-private.h"
 #include "safetensors.h"
@@ -18,6 +17,7 @@ struct _CtModel {
   gint64 n_params;
   float *arena;        /* all weights, float32 */
   gsize arena_used, arena_size;
+  GData *backend_data; /* what backends keep per model (backend_lock) */
   CtWeights w;
 };
 
@@ -297,15 +297,38 @@ check_spec (CtSafetensors *st, const Spec *s, const char *path, GError **error)
   return t;
 }
 
+static GMutex backend_lock;
+
+gboolean
+ct_model_set_backend_data (CtModel *m, const char *key, gpointer data,
+    GDestroyNotify destroy)
+{
+  g_mutex_lock (&backend_lock);
+  gboolean set = !g_datalist_get_data (&m->backend_data, key);
+  if (set)
+    g_datalist_set_data_full (&m->backend_data, key, data, destroy);
+  g_mutex_unlock (&backend_lock);
+  if (!set && destroy)
+    destroy (data);
+  return set;
+}
+
+void
+ct_model_weights_range (const CtModel *m, const void **base, gsize *bytes)
+{
+  *base = m->arena;
+  *bytes = m->arena_size * sizeof (float) + 64;    /* the arena's alignment slack */
+}
+
 static void
 model_free (CtModel *m)
 {
   g_free (m->w.vit);
   g_free (m->w.cross);
   g_free (m->w.dec);
-  /* packed copies of these weights die with them (a later model may get
-   * the same addresses) */
-  ct_cpu_linear_packed_forget (m->arena, (m->arena_size * sizeof (float)) + 64);
+  /* what backends derived from these weights goes first (the CPU backend's
+   * packed copies: a later model may get the same addresses) */
+  g_datalist_clear (&m->backend_data);
   g_free (m->arena);
   g_free (m->path);
   g_free (m->id);

@@ -81,8 +81,8 @@ reserve (CtSession *s, int rows, int seqs, GError **error)
     }
   }
   if (seqs > s->seq_capacity) {
-    g_free (s->seq_planes);
-    s->seq_planes = g_new (const float *, seqs);
+    g_free (s->seq_tiles);
+    s->seq_tiles = g_new (int, seqs);
     s->seq_capacity = seqs;
   }
   return TRUE;
@@ -205,13 +205,11 @@ sequence_place (const CtConfig *c, const CtTileGrid *g, const CtRegion *r,
  * sequences, those of one length stacked into calls of up to
  * ROWS_PER_CALL rows across tiles. */
 static gboolean
-rasterize_chunk (CtSession *s, const float *z, const CtTileGrid *g,
-    const CtRegion *r, int slice, int n_its_total, int it0, int n_its,
-    float *out, GError **error)
+rasterize_chunk (CtSession *s, const CtTileGrid *g, const CtRegion *r,
+    int slice, int n_its_total, int it0, int n_its, float *out, GError **error)
 {
   const CtConfig *c = ct_model_config (s->model);
   int pv = ct_config_patch_values (c);
-  gsize tf = ct_config_token_floats (c);
   GArray *seqs = g_array_new (FALSE, FALSE, sizeof (Sequence));
   gboolean ok = TRUE;
 
@@ -231,22 +229,18 @@ rasterize_chunk (CtSession *s, const float *z, const CtTileGrid *g,
     const Sequence *first = &g_array_index (seqs, Sequence, i);
     int len = first->len;
     guint n_seq = 1;
-    if (s->ops->decode_seqs)
-      while (i + n_seq < seqs->len &&
-          g_array_index (seqs, Sequence, i + n_seq).len == len &&
-          (gint64) (n_seq + 1) * len <= MAX (ROWS_PER_CALL, len))
-        n_seq++;
+    while (i + n_seq < seqs->len &&
+        g_array_index (seqs, Sequence, i + n_seq).len == len &&
+        (gint64) (n_seq + 1) * len <= MAX (ROWS_PER_CALL, len))
+      n_seq++;
     ok = reserve (s, (int) n_seq * len, (int) n_seq, error);
     for (guint j = 0; ok && j < n_seq; j++) {
       const Sequence *sq = &g_array_index (seqs, Sequence, i + j);
       sequence_coords (c, sq, it0, s->coords + (gsize) 3 * j * len);
-      s->seq_planes[j] = z + (gsize) sq->tile * tf;
+      s->seq_tiles[j] = sq->tile;
     }
     if (ok)
-      ok = n_seq == 1 ?
-          s->ops->decode (s->ctx, s->seq_planes[0], s->coords, len, s->patches,
-          NULL, error) :
-          s->ops->decode_seqs (s->ctx, s->seq_planes, s->coords, n_seq, len,
+      ok = s->ops->decode_seqs (s->ctx, s->seq_tiles, s->coords, n_seq, len,
           s->patches, NULL, error);
     for (guint j = 0; ok && j < n_seq; j++)
       sequence_place (c, g, r, &g_array_index (seqs, Sequence, i + j), it0,
@@ -258,8 +252,26 @@ rasterize_chunk (CtSession *s, const float *z, const CtTileGrid *g,
 }
 
 gboolean
-ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
-    int n_frames, int slice, CtRegion *r, float *out, GError **error)
+ct_rasterize_bound (CtSession *s, const CtTileGrid *g, int n_frames, int slice,
+    const CtRegion *r, float *out, GError **error)
+{
+  const CtConfig *c = ct_model_config (s->model);
+  int pt = c->dec_pt;
+  if (slice <= 0)
+    slice = c->default_slice;
+  int it_first = r->t0 / pt, it_end = (r->t0 + r->nt + pt - 1) / pt;
+  int n_its = it_end - it_first;
+  int chunk = chunk_its (c, g, r, slice, n_its);
+  for (int it = it_first; it < it_end; it += chunk)
+    if (!rasterize_chunk (s, g, r, slice, n_its, it, MIN (chunk, it_end - it),
+            out, error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+ct_rasterize_check (CtSession *s, const float *z, const void *out,
+    const CtTileGrid *g, int n_frames, CtRegion *r, GError **error)
 {
   const CtConfig *c = ct_model_config (s->model);
   int pt = c->dec_pt, p = c->dec_pxy;
@@ -276,20 +288,21 @@ ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
         "rasterize: n_frames %d outside 1..%d", n_frames, c->T);
     return FALSE;
   }
-  if (!check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) ||
-      !check_span ("rows", &r->top, &r->height, g->height, p, error) ||
-      !check_span ("columns", &r->left, &r->width, g->width, p, error))
+  return check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) &&
+      check_span ("rows", &r->top, &r->height, g->height, p, error) &&
+      check_span ("columns", &r->left, &r->width, g->width, p, error);
+}
+
+gboolean
+ct_session_rasterize_tiles (CtSession *s, const float *z, const CtTileGrid *g,
+    int n_frames, int slice, CtRegion *r, float *out, GError **error)
+{
+  if (!ct_rasterize_check (s, z, out, g, n_frames, r, error) ||
+      !s->ops->bind_planes (s->ctx, z, ct_tile_grid_n_tiles (g), error))
     return FALSE;
-  if (slice <= 0)
-    slice = c->default_slice;
-  int it_first = r->t0 / pt, it_end = (r->t0 + r->nt + pt - 1) / pt;
-  int n_its = it_end - it_first;
-  int chunk = chunk_its (c, g, r, slice, n_its);
-  for (int it = it_first; it < it_end; it += chunk)
-    if (!rasterize_chunk (s, z, g, r, slice, n_its, it, MIN (chunk, it_end - it),
-            out, error))
-      return FALSE;
-  return TRUE;
+  gboolean ok = ct_rasterize_bound (s, g, n_frames, slice, r, out, error);
+  s->ops->unbind_planes (s->ctx);
+  return ok;
 }
 
 gboolean

@@ -1,7 +1,7 @@
 /* session.c - a model bound to a backend (CPU built in, CUDA loaded as a
- * module at run time), with argument checking and the whole-window
- * rasterizer (rasterize.c) and tiling (tiling.c) on top of the backend's
- * decode.
+ * module at run time), with argument checking; single-window encodes and
+ * single-sequence decodes as batches of one of the backend's two calls.
+ * The rasterizer (rasterize.c) and tiling (tiling.c) sit on top.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "session-private.h"
 #include "backend.h"
@@ -58,8 +58,9 @@ ct_session_free (CtSession *s)
   ct_model_unref (s->model);
   g_free (s->coords);
   g_free (s->patches);
-  g_free (s->seq_planes);
-  g_free (s->tile_video);
+  g_free (s->seq_tiles);
+  g_free (s->chunk);
+  g_free (s->chunk_rgb);
   g_free (s);
 }
 
@@ -84,31 +85,16 @@ ct_session_encode (CtSession *s, const float *video, int n_frames, float *z,
         "encode: need video, output and 1 <= n_frames (%d) <= T (%d)", n_frames, c->T);
     return FALSE;
   }
-  return s->ops->encode (s->ctx, video, n_frames, z, trace, error);
+  /* one window: a batch of one, from model space */
+  CtTileSource src = { .video = video };
+  return s->ops->encode_tiles (s->ctx, &src, 1, n_frames, z, trace, error);
 }
 
 gboolean
 ct_session_encode_source (CtSession *s, const CtTileSource *src, int n_tiles,
     int n_frames, float *z, GError **error)
 {
-  const CtConfig *c = ct_model_config (s->model);
-  if (s->ops->encode_tiles)
-    return s->ops->encode_tiles (s->ctx, src, n_tiles, n_frames, z, NULL, error);
-  /* a backend without batches: one tile after another */
-  if (!s->tile_video) {
-    s->tile_video = g_try_malloc ((gsize) c->T * c->H * c->W * 3 * sizeof (float));
-    if (!s->tile_video) {
-      g_set_error (error, CT_ERROR, CT_ERROR_IO, "encode: out of memory for a window");
-      return FALSE;
-    }
-  }
-  for (int i = 0; i < n_tiles; i++) {
-    const float *video = src->tile (src->user, i, s->tile_video);
-    if (!s->ops->encode (s->ctx, video, n_frames, z + (gsize) i * ct_config_token_floats (c),
-            NULL, error))
-      return FALSE;
-  }
-  return TRUE;
+  return s->ops->encode_tiles (s->ctx, src, n_tiles, n_frames, z, NULL, error);
 }
 
 gboolean
@@ -125,7 +111,14 @@ ct_session_decode (CtSession *s, const float *z, const float *coords, int n,
           "decode: coordinate %d (%g) outside [0, 1]", i, coords[i]);
       return FALSE;
     }
-  return s->ops->decode (s->ctx, z, coords, n, out, embedding, error);
+  /* one sequence over one tile's planes */
+  static const int tile0 = 0;
+  if (!s->ops->bind_planes (s->ctx, z, 1, error))
+    return FALSE;
+  gboolean ok = s->ops->decode_seqs (s->ctx, &tile0, coords, 1, n, out, embedding,
+      error);
+  s->ops->unbind_planes (s->ctx);
+  return ok;
 }
 
 void

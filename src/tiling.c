@@ -74,23 +74,6 @@ ct_window_encoded_frames (const CtConfig *c, int n_frames)
   return MIN (c->T, (n_frames + pt - 1) / pt * pt);
 }
 
-typedef struct {
-  const CtConfig *c;
-  const CtTileGrid *g;
-  const guint8 *rgb;
-  gsize stride, frame_stride;
-  int n_frames;
-} Rgb8Source;
-
-static const float *
-rgb8_tile (void *user, int i, float *scratch)
-{
-  Rgb8Source *s = user;
-  ct_tile_gather_rgb8 (s->c, s->g, i, s->rgb, s->stride, s->frame_stride,
-      s->n_frames, scratch);
-  return scratch;
-}
-
 gboolean
 ct_session_encode_rgb8 (CtSession *s, const guint8 *rgb, int width, int height,
     gsize stride, gsize frame_stride, int n_frames, float *z, GError **error)
@@ -107,8 +90,11 @@ ct_session_encode_rgb8 (CtSession *s, const guint8 *rgb, int width, int height,
         n_frames, c->T, width * 3, stride * height);
     return FALSE;
   }
-  Rgb8Source src = { c, &g, rgb, stride, frame_stride, n_frames };
-  CtTileSource ts = { rgb8_tile, &src };
+  /* the backend gets the bytes (a GPU converts them on the device) and
+   * encodes a short tail's last temporal patch whole, filled with copies of
+   * its last frame (ct_window_encoded_frames) */
+  CtTileSource ts = { .rgb = rgb, .stride = stride, .frame_stride = frame_stride,
+    .grid = g, .frames = n_frames };
   return ct_session_encode_source (s, &ts, ct_tile_grid_n_tiles (&g),
       ct_window_encoded_frames (c, n_frames), z, error);
 }

@@ -50,6 +50,159 @@ parse_random_config (const char *spec, CtConfig *c, GError **error)
   return ok;
 }
 
+/* --linear ROWS: CoordTok-L decoder blocks' linear layers against the
+ * sgemm ceiling. */
+static int
+bench_linear (int linear, int runs, gboolean json)
+{
+  /* CoordTok-L's decoder block: qkv, attention out, fc1, fc2 */
+  static const struct { const char *name; int in, out; } shapes[] = {
+    { "qkv", 1024, 3072 }, { "proj", 1024, 1024 }, { "fc1", 1024, 4096 }, { "fc2", 4096, 1024 } };
+  double ceiling = ct_cpu_sgemm_gflops (2048, runs), flops = 0, secs = 0;
+  char *path = ct_cpu_linear_describe ();
+  if (!json)
+    printf ("linear layers over %d rows (%s), best of %d; sgemm 2048^3 ceiling %.1f GFLOP/s\n",
+        linear, path, runs, ceiling);
+  GString *js = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+    double g = ct_cpu_linear_gflops (linear, shapes[i].in, shapes[i].out, 24, runs);
+    double f = 2.0 * linear * shapes[i].in * shapes[i].out * 24;
+    flops += f;
+    secs += g > 0 ? f / (g * 1e9) : 0;
+    if (!json)
+      printf ("  %-5s %4d -> %4d x24  %7.1f GFLOP/s  %3.0f%% of ceiling\n", shapes[i].name,
+          shapes[i].in, shapes[i].out, g, 100 * g / ceiling);
+    g_string_append_printf (js, "%s\"%s\": %.1f", i ? ", " : "", shapes[i].name, g);
+  }
+  double all = secs > 0 ? flops / secs / 1e9 : 0;
+  if (json)
+    printf ("{\"rows\": %d, \"linear\": \"%s\", \"ceiling_gflops\": %.1f, \"gflops\": %.1f, %s}\n",
+        linear, path, ceiling, all, js->str);
+  else
+    printf ("  all   (a decoder block's mix)  %7.1f GFLOP/s  %3.0f%% of ceiling\n", all,
+        100 * all / ceiling);
+  g_string_free (js, TRUE);
+  g_free (path);
+  return all > 0 ? 0 : 1;
+}
+
+/* --gemm N: the BLAS's best N^3 fp32 GEMM rate. */
+static int
+bench_gemm (int gemm, int runs, gboolean json)
+{
+  double g = ct_cpu_sgemm_gflops (gemm, runs);
+  if (json)
+    printf ("{\"gemm_n\": %d, \"threads\": \"%s\", \"gemm_gflops\": %.1f}\n", gemm,
+        g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", g);
+  else {
+    char *blas = ct_cpu_blas_core ();
+    printf ("sgemm %d^3 (OpenBLAS %s kernels, best of %d): %.1f GFLOP/s\n", gemm, blas,
+        runs, g);
+    g_free (blas);
+  }
+  return 0;
+}
+
+/* What a model benchmark times. */
+typedef struct {
+  int runs, warmup, slice, queries, window_q;
+  gboolean no_encode, no_decode;
+} Plan;
+
+/* Median times of encoding a window of noise and decoding `queries`
+ * queries in sequences of `slice`: a whole window through the rasterizer,
+ * as the elements do, else the first `queries` patch coordinates of the
+ * window (repeated if more). */
+static gboolean
+time_runs (CtSession *s, const Plan *p, double *enc_ms, double *dec_ms,
+    GError **error)
+{
+  const CtConfig *c = ct_model_config (ct_session_model (s));
+  int per_frame = ct_config_nx (c) * ct_config_ny (c);
+  gsize vn = (gsize) c->T * c->H * c->W * 3;
+  float *video = g_new (float, vn), *z = g_new (float, ct_config_token_floats (c));
+  guint32 seed = 1;
+  for (gsize i = 0; i < vn; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    video[i] = (seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
+  }
+  double *enc_t = g_new0 (double, p->runs), *dec_t = g_new0 (double, p->runs);
+  float *coords = g_new (float, (gsize) p->slice * 3);
+  float *out = g_new (float, (gsize) p->slice * ct_config_patch_values (c));
+  float *raster = p->queries == p->window_q ? g_new (float, vn) : NULL;
+  gboolean ok = TRUE;
+  for (int r = -p->warmup; ok && r < p->runs; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    ok = p->no_encode || ct_session_encode (s, video, c->T, z, NULL, error);
+    gint64 t1 = g_get_monotonic_time ();
+    if (p->no_encode && r == -p->warmup)
+      memset (z, 0, ct_config_token_floats (c) * sizeof (float));
+    if (ok && !p->no_decode && raster)
+      ok = ct_session_rasterize (s, z, c->T, p->slice, raster, error);
+    else
+      for (int done = 0; ok && !p->no_decode && done < p->queries; done += p->slice) {
+        int n = MIN (p->slice, p->queries - done);
+        for (int i = 0; i < n; i++) {
+          int q = (done + i) % p->window_q;
+          ct_patch_coord (c, q / per_frame, (q / ct_config_ny (c)) % ct_config_nx (c),
+              q % ct_config_ny (c), coords + 3 * i);
+        }
+        ok = ct_session_decode (s, z, coords, n, out, NULL, error);
+      }
+    gint64 t2 = g_get_monotonic_time ();
+    if (r >= 0) {
+      enc_t[r] = (t1 - t0) / 1e3;
+      dec_t[r] = (t2 - t1) / 1e3;
+    }
+  }
+  qsort (enc_t, p->runs, sizeof (double), cmp_double);
+  qsort (dec_t, p->runs, sizeof (double), cmp_double);
+  *enc_ms = enc_t[p->runs / 2];
+  *dec_ms = dec_t[p->runs / 2];
+  g_free (video); g_free (z); g_free (enc_t); g_free (dec_t); g_free (coords); g_free (out);
+  g_free (raster);
+  return ok;
+}
+
+static void
+report (CtSession *s, const Plan *p, const char *threads_s, gboolean json,
+    double enc_ms, double dec_ms)
+{
+  CtModel *m = ct_session_model (s);
+  const CtConfig *c = ct_model_config (m);
+  int queries = p->queries, window_q = p->window_q, slice = p->slice;
+  gboolean no_encode = p->no_encode, no_decode = p->no_decode;
+  double enc_f = ct_config_encode_flops (c), dec_f = ct_config_decode_flops (c, queries, slice);
+  if (json) {
+    printf ("{\"model\": \"%s\", \"device\": \"%s\", \"cpu_kernels\": \"%s\", \"threads\": \"%s\", \"runs\": %d, "
+        "\"encode_ms\": %.3f, \"encode_gflops\": %.3f, \"decode_queries\": %d, "
+        "\"slice\": %d, \"decode_ms\": %.3f, \"decode_gflops\": %.3f, "
+        "\"window_ms\": %.3f}\n",
+        ct_model_id (m), ct_session_device_name (s), ct_cpu_kernels_name (),
+        threads_s, p->runs,
+        no_encode ? 0 : enc_ms, no_encode ? 0 : enc_f / enc_ms / 1e6, queries, slice,
+        no_decode ? 0 : dec_ms, no_decode ? 0 : dec_f / dec_ms / 1e6,
+        (no_encode ? 0 : enc_ms) + (no_decode ? 0 : dec_ms) * window_q / queries);
+  } else {
+    printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
+        ct_session_device_name (s), p->runs, p->warmup);
+    char *blas = ct_cpu_blas_core (), *linear = ct_cpu_linear_describe ();
+    printf ("cpu kernels: %s, BLAS kernels: %s, linear layers: %s, threads: %s\n",
+        ct_cpu_kernels_name (), blas, linear, threads_s);
+    g_free (blas);
+    g_free (linear);
+    if (!no_encode)
+      printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
+          enc_f / enc_ms / 1e6, enc_f / 1e9);
+    if (!no_decode)
+      printf ("decode %6d q    %10.1f ms           %8.1f GFLOP/s (%.2f GFLOP, slices of %d)\n",
+          queries, dec_ms, dec_f / dec_ms / 1e6, dec_f / 1e9, slice);
+    if (!no_encode && !no_decode)
+      printf ("window (enc + %d q dec) %.1f ms => %.1f frames/s\n", window_q,
+          enc_ms + dec_ms * window_q / queries, c->T * 1e3 / (enc_ms + dec_ms * window_q / queries));
+  }
+}
+
 int
 ct_cmd_bench (int argc, char **argv)
 {
@@ -87,51 +240,9 @@ ct_cmd_bench (int argc, char **argv)
     g_free (random_s); g_free (device_s); g_free (prec_s);
     return status;
   }
-  if (linear > 0) {
-    /* CoordTok-L's decoder block: qkv, attention out, fc1, fc2 */
-    static const struct { const char *name; int in, out; } shapes[] = {
-      { "qkv", 1024, 3072 }, { "proj", 1024, 1024 }, { "fc1", 1024, 4096 }, { "fc2", 4096, 1024 } };
-    double ceiling = ct_cpu_sgemm_gflops (2048, runs), flops = 0, secs = 0;
-    char *path = ct_cpu_linear_describe ();
-    if (!json)
-      printf ("linear layers over %d rows (%s), best of %d; sgemm 2048^3 ceiling %.1f GFLOP/s\n",
-          linear, path, runs, ceiling);
-    GString *js = g_string_new (NULL);
-    for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
-      double g = ct_cpu_linear_gflops (linear, shapes[i].in, shapes[i].out, 24, runs);
-      double f = 2.0 * linear * shapes[i].in * shapes[i].out * 24;
-      flops += f;
-      secs += g > 0 ? f / (g * 1e9) : 0;
-      if (!json)
-        printf ("  %-5s %4d -> %4d x24  %7.1f GFLOP/s  %3.0f%% of ceiling\n", shapes[i].name,
-            shapes[i].in, shapes[i].out, g, 100 * g / ceiling);
-      g_string_append_printf (js, "%s\"%s\": %.1f", i ? ", " : "", shapes[i].name, g);
-    }
-    double all = secs > 0 ? flops / secs / 1e9 : 0;
-    if (json)
-      printf ("{\"rows\": %d, \"linear\": \"%s\", \"ceiling_gflops\": %.1f, \"gflops\": %.1f, %s}\n",
-          linear, path, ceiling, all, js->str);
-    else
-      printf ("  all   (a decoder block's mix)  %7.1f GFLOP/s  %3.0f%% of ceiling\n", all,
-          100 * all / ceiling);
-    g_string_free (js, TRUE);
-    g_free (path);
+  if (linear > 0 || gemm > 0) {
     g_free (random_s); g_free (device_s); g_free (prec_s);
-    return all > 0 ? 0 : 1;
-  }
-  if (gemm > 0) {
-    double g = ct_cpu_sgemm_gflops (gemm, runs);
-    if (json)
-      printf ("{\"gemm_n\": %d, \"threads\": \"%s\", \"gemm_gflops\": %.1f}\n", gemm,
-          g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS") : "default", g);
-    else {
-      char *blas = ct_cpu_blas_core ();
-      printf ("sgemm %d^3 (OpenBLAS %s kernels, best of %d): %.1f GFLOP/s\n", gemm, blas,
-          runs, g);
-      g_free (blas);
-    }
-    g_free (random_s); g_free (device_s); g_free (prec_s);
-    return 0;
+    return linear > 0 ? bench_linear (linear, runs, json) : bench_gemm (gemm, runs, json);
   }
   CtDevice dev = CT_DEVICE_AUTO;
   int dev_index = -1;
@@ -166,87 +277,17 @@ ct_cmd_bench (int argc, char **argv)
     slice = c->default_slice;
   if (slice > queries)
     slice = queries;
-  gsize vn = (gsize) c->T * c->H * c->W * 3;
-  float *video = g_new (float, vn), *z = g_new (float, ct_config_token_floats (c));
-  guint32 seed = 1;
-  for (gsize i = 0; i < vn; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    video[i] = (seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
-  }
-  double *enc_t = g_new0 (double, runs), *dec_t = g_new0 (double, runs);
-  float *coords = g_new (float, (gsize) slice * 3);
-  float *out = g_new (float, (gsize) slice * ct_config_patch_values (c));
-  float *raster = queries == window_q ? g_new (float, vn) : NULL;
-  /* the decode benchmark decodes `queries` queries in sequences of `slice`,
-   * the first `queries` patch coordinates of the window (repeated if more) */
-  for (int r = -warmup; r < runs; r++) {
-    gint64 t0 = g_get_monotonic_time ();
-    if (!no_encode && !ct_session_encode (s, video, c->T, z, NULL, &err))
-      goto fail_run;
-    gint64 t1 = g_get_monotonic_time ();
-    if (no_encode && r == -warmup)
-      memset (z, 0, ct_config_token_floats (c) * sizeof (float));
-    /* a whole window goes through the rasterizer, as the elements do */
-    if (!no_decode && queries == window_q) {
-      if (!ct_session_rasterize (s, z, c->T, slice, raster, &err))
-        goto fail_run;
-    } else
-    for (int done = 0; !no_decode && done < queries; done += slice) {
-      int n = MIN (slice, queries - done);
-      for (int i = 0; i < n; i++) {
-        int q = (done + i) % window_q;
-        ct_patch_coord (c, q / (ct_config_nx (c) * ct_config_ny (c)),
-            (q / ct_config_ny (c)) % ct_config_nx (c), q % ct_config_ny (c), coords + 3 * i);
-      }
-      if (!ct_session_decode (s, z, coords, n, out, NULL, &err))
-        goto fail_run;
-    }
-    gint64 t2 = g_get_monotonic_time ();
-    if (r >= 0) {
-      enc_t[r] = (t1 - t0) / 1e3;
-      dec_t[r] = (t2 - t1) / 1e3;
-    }
-  }
-  qsort (enc_t, runs, sizeof (double), cmp_double);
-  qsort (dec_t, runs, sizeof (double), cmp_double);
-  double enc_ms = enc_t[runs / 2], dec_ms = dec_t[runs / 2];
-  double enc_f = ct_config_encode_flops (c), dec_f = ct_config_decode_flops (c, queries, slice);
-  if (json) {
-    printf ("{\"model\": \"%s\", \"device\": \"%s\", \"cpu_kernels\": \"%s\", \"threads\": \"%s\", \"runs\": %d, "
-        "\"encode_ms\": %.3f, \"encode_gflops\": %.3f, \"decode_queries\": %d, "
-        "\"slice\": %d, \"decode_ms\": %.3f, \"decode_gflops\": %.3f, "
-        "\"window_ms\": %.3f}\n",
-        ct_model_id (m), ct_session_device_name (s), ct_cpu_kernels_name (),
-        threads_s, runs,
-        no_encode ? 0 : enc_ms, no_encode ? 0 : enc_f / enc_ms / 1e6, queries, slice,
-        no_decode ? 0 : dec_ms, no_decode ? 0 : dec_f / dec_ms / 1e6,
-        (no_encode ? 0 : enc_ms) + (no_decode ? 0 : dec_ms) * window_q / queries);
-  } else {
-    printf ("model %s on %s, median of %d runs (%d warm-up)\n", ct_model_id (m),
-        ct_session_device_name (s), runs, warmup);
-    char *blas = ct_cpu_blas_core (), *linear = ct_cpu_linear_describe ();
-    printf ("cpu kernels: %s, BLAS kernels: %s, linear layers: %s, threads: %s\n",
-        ct_cpu_kernels_name (), blas, linear, threads_s);
-    g_free (blas);
-    g_free (linear);
-    if (!no_encode)
-      printf ("encode            %10.1f ms/window   %8.1f GFLOP/s (%.2f GFLOP)\n", enc_ms,
-          enc_f / enc_ms / 1e6, enc_f / 1e9);
-    if (!no_decode)
-      printf ("decode %6d q    %10.1f ms           %8.1f GFLOP/s (%.2f GFLOP, slices of %d)\n",
-          queries, dec_ms, dec_f / dec_ms / 1e6, dec_f / 1e9, slice);
-    if (!no_encode && !no_decode)
-      printf ("window (enc + %d q dec) %.1f ms => %.1f frames/s\n", window_q,
-          enc_ms + dec_ms * window_q / queries, c->T * 1e3 / (enc_ms + dec_ms * window_q / queries));
-  }
+  Plan plan = { runs, warmup, slice, queries, window_q, no_encode, no_decode };
+  double enc_ms, dec_ms;
+  if (!time_runs (s, &plan, &enc_ms, &dec_ms, &err))
+    goto fail_run;
+  report (s, &plan, threads_s, json, enc_ms, dec_ms);
   ret = 0;
   goto done_run;
 fail_run:
   fprintf (stderr, "coordtok bench: %s\n", err->message);
   g_clear_error (&err);
 done_run:
-  g_free (video); g_free (z); g_free (enc_t); g_free (dec_t); g_free (coords); g_free (out);
-  g_free (raster);
   ct_session_free (s);
   ct_model_unref (m);
   g_free (random_s); g_free (device_s); g_free (prec_s);

@@ -715,6 +715,294 @@ memo_get (Unpickler *u, guint64 idx)
 }
 
 /* Runs until STOP; returns the result or NULL. */
+/* The opcodes by family.  Each returns 1 when it ran `op`, 0 when that
+ * failed (the error set), -1 when `op` is not one of its family. */
+
+/* Protocol and framing */
+static int
+op_stream (Unpickler *u, guint8 op)
+{
+  gboolean ok = TRUE;
+  switch (op) {
+    case 0x80: /* PROTO */
+      if (!need (u, 1))
+        return 0;
+      if (u->d[u->pos] < 2 || u->d[u->pos] > 5) {
+        fail (u, CT_ERROR_UNSUPPORTED, "protocol %u is not supported",
+            u->d[u->pos]);
+        return 0;
+      }
+      u->pos++;
+      break;
+    case 0x95: { /* FRAME: framing is only a hint for buffered readers */
+      if (!need (u, 8))
+        return 0;
+      guint64 len = rd_le (u->d + u->pos, 8);
+      u->pos += 8;
+      if (len > u->n - u->pos) {
+        fail (u, CT_ERROR_FORMAT, "frame extends past the end of the data");
+        return 0;
+      }
+      break;
+    }
+    default:
+      return -1;
+  }
+  return ok;
+}
+
+/* Scalars: strings, integers, floats, None, booleans */
+static int
+op_scalar (Unpickler *u, guint8 op)
+{
+  gboolean ok = TRUE;
+  switch (op) {
+    case 0x58: /* BINUNICODE */
+      ok = op_string (u, 4);
+      break;
+    case 0x8c: /* SHORT_BINUNICODE */
+      ok = op_string (u, 1);
+      break;
+    case 0x8d: /* BINUNICODE8 */
+      ok = op_string (u, 8);
+      break;
+    case 0x4a: /* BININT */
+      if (!need (u, 4))
+        return 0;
+      ok = push_int (u, (gint32) (guint32) rd_le (u->d + u->pos, 4));
+      u->pos += 4;
+      break;
+    case 0x4b: /* BININT1 */
+      if (!need (u, 1))
+        return 0;
+      ok = push_int (u, u->d[u->pos]);
+      u->pos += 1;
+      break;
+    case 0x4d: /* BININT2 */
+      if (!need (u, 2))
+        return 0;
+      ok = push_int (u, (gint64) rd_le (u->d + u->pos, 2));
+      u->pos += 2;
+      break;
+    case 0x8a: { /* LONG1 */
+      if (!need (u, 1))
+        return 0;
+      guint n = u->d[u->pos++];
+      if (n > 8) {
+        fail (u, CT_ERROR_UNSUPPORTED, "integer of %u bytes is too large", n);
+        return 0;
+      }
+      if (!need (u, n))
+        return 0;
+      guint64 v = n ? rd_le (u->d + u->pos, n) : 0;
+      if (n > 0 && n < 8 && (u->d[u->pos + n - 1] & 0x80))
+        v |= ~(guint64) 0 << (8 * n);     /* sign-extend */
+      u->pos += n;
+      ok = push_int (u, (gint64) v);
+      break;
+    }
+    case 0x47: { /* BINFLOAT: big-endian double */
+      if (!need (u, 8))
+        return 0;
+      guint64 bits = 0;
+      for (int i = 0; i < 8; i++)
+        bits = (bits << 8) | u->d[u->pos + i];
+      u->pos += 8;
+      double f;
+      memcpy (&f, &bits, 8);
+      CtPyObj *o = obj_new (u, CT_PY_FLOAT);
+      if (o)
+        o->v.f = f;
+      ok = push (u, o);
+      break;
+    }
+    case 0x4e: /* NONE */
+      ok = push (u, obj_new (u, CT_PY_NONE));
+      break;
+    case 0x88: /* NEWTRUE */
+    case 0x89: { /* NEWFALSE */
+      CtPyObj *o = obj_new (u, CT_PY_BOOL);
+      if (o)
+        o->v.b = op == 0x88;
+      ok = push (u, o);
+      break;
+    }
+    default:
+      return -1;
+  }
+  return ok;
+}
+
+/* Containers: empty ones, MARK, tuples, dict and list items, BUILD */
+static int
+op_container (Unpickler *u, guint8 op)
+{
+  gboolean ok = TRUE;
+  switch (op) {
+    case 0x7d: /* EMPTY_DICT */
+      ok = push (u, obj_new (u, CT_PY_DICT));
+      break;
+    case 0x29: /* EMPTY_TUPLE */
+      ok = push (u, obj_new (u, CT_PY_TUPLE));
+      break;
+    case 0x5d: /* EMPTY_LIST */
+      ok = push (u, obj_new (u, CT_PY_LIST));
+      break;
+    case 0x28: /* MARK */
+      if (u->marks->len >= MAX_MARKS) {
+        fail (u, CT_ERROR_FORMAT, "too many nested MARKs");
+        return 0;
+      }
+      {
+        guint m = u->stack->len;
+        g_array_append_val (u->marks, m);
+      }
+      break;
+    case 0x74: { /* TUPLE */
+      gint64 m = pop_mark (u);
+      if (m < 0)
+        return 0;
+      ok = make_tuple (u, u->stack->len - (guint) m);
+      break;
+    }
+    case 0x85: /* TUPLE1 */
+      ok = make_tuple (u, 1);
+      break;
+    case 0x86: /* TUPLE2 */
+      ok = make_tuple (u, 2);
+      break;
+    case 0x87: /* TUPLE3 */
+      ok = make_tuple (u, 3);
+      break;
+    case 0x73: { /* SETITEM */
+      CtPyObj *v = pop (u), *k = v ? pop (u) : NULL, *d = k ? top (u) : NULL;
+      if (!d)
+        return 0;
+      if (d->type != CT_PY_DICT) {
+        fail (u, CT_ERROR_FORMAT, "SETITEM on a %s",
+            ct_py_type_name (d->type));
+        return 0;
+      }
+      ok = dict_set (u, d, k, v);
+      break;
+    }
+    case 0x75: { /* SETITEMS */
+      gint64 m = pop_mark (u);
+      if (m < 0)
+        return 0;
+      CtPyObj *d = below (u, (guint) m);
+      if (!d)
+        return 0;
+      if (d->type != CT_PY_DICT) {
+        fail (u, CT_ERROR_FORMAT, "SETITEMS on a %s",
+            ct_py_type_name (d->type));
+        return 0;
+      }
+      if ((u->stack->len - (guint) m) % 2 != 0) {
+        fail (u, CT_ERROR_FORMAT, "SETITEMS with an odd number of items");
+        return 0;
+      }
+      for (guint i = (guint) m; ok && i < u->stack->len; i += 2)
+        ok = dict_set (u, d, g_ptr_array_index (u->stack, i),
+            g_ptr_array_index (u->stack, i + 1));
+      g_ptr_array_set_size (u->stack, (guint) m);
+      break;
+    }
+    case 0x61: { /* APPEND */
+      CtPyObj *v = pop (u), *l = v ? top (u) : NULL;
+      if (!l)
+        return 0;
+      if (l->type != CT_PY_LIST) {
+        fail (u, CT_ERROR_FORMAT, "APPEND on a %s",
+            ct_py_type_name (l->type));
+        return 0;
+      }
+      ok = items_add (u, l, v);
+      break;
+    }
+    case 0x65: { /* APPENDS */
+      gint64 m = pop_mark (u);
+      if (m < 0)
+        return 0;
+      CtPyObj *l = below (u, (guint) m);
+      if (!l)
+        return 0;
+      if (l->type != CT_PY_LIST) {
+        fail (u, CT_ERROR_FORMAT, "APPENDS on a %s",
+            ct_py_type_name (l->type));
+        return 0;
+      }
+      for (guint i = (guint) m; ok && i < u->stack->len; i++)
+        ok = items_add (u, l, g_ptr_array_index (u->stack, i));
+      g_ptr_array_set_size (u->stack, (guint) m);
+      break;
+    }
+    case 0x62: { /* BUILD */
+      CtPyObj *state = pop (u), *o = state ? top (u) : NULL;
+      if (!o)
+        return 0;
+      /* OrderedDict state dicts carry `_metadata` (module versions):
+       * attributes that a weight file does not need. */
+      if (o->type != CT_PY_DICT ||
+          (state->type != CT_PY_DICT && state->type != CT_PY_NONE)) {
+        fail (u, CT_ERROR_UNSUPPORTED, "BUILD of a %s with a %s state",
+            ct_py_type_name (o->type), ct_py_type_name (state->type));
+        return 0;
+      }
+      break;
+    }
+    default:
+      return -1;
+  }
+  return ok;
+}
+
+/* The memo, and objects by name (GLOBAL, REDUCE, BINPERSID) */
+static int
+op_memo (Unpickler *u, guint8 op)
+{
+  gboolean ok = TRUE;
+  switch (op) {
+    case 0x71: /* BINPUT */
+      if (!need (u, 1))
+        return 0;
+      ok = memo_put (u, u->d[u->pos++]);
+      break;
+    case 0x72: /* LONG_BINPUT */
+      if (!need (u, 4))
+        return 0;
+      ok = memo_put (u, rd_le (u->d + u->pos, 4));
+      u->pos += 4;
+      break;
+    case 0x94: /* MEMOIZE */
+      ok = memo_put (u, g_hash_table_size (u->memo));
+      break;
+    case 0x68: /* BINGET */
+      if (!need (u, 1))
+        return 0;
+      ok = memo_get (u, u->d[u->pos++]);
+      break;
+    case 0x6a: /* LONG_BINGET */
+      if (!need (u, 4))
+        return 0;
+      ok = memo_get (u, rd_le (u->d + u->pos, 4));
+      u->pos += 4;
+      break;
+    case 0x63: /* GLOBAL */
+      ok = op_global (u);
+      break;
+    case 0x52: /* REDUCE */
+      ok = op_reduce (u);
+      break;
+    case 0x51: /* BINPERSID */
+      ok = op_binpersid (u);
+      break;
+    default:
+      return -1;
+  }
+  return ok;
+}
+
 static CtPyObj *
 run (Unpickler *u)
 {
@@ -725,245 +1013,18 @@ run (Unpickler *u)
       return NULL;
     }
     guint8 op = u->d[u->pos++];
-    gboolean ok = TRUE;
+    int done = op_stream (u, op);
+    if (done < 0)
+      done = op_scalar (u, op);
+    if (done < 0)
+      done = op_container (u, op);
+    if (done < 0)
+      done = op_memo (u, op);
+    if (done > 0)
+      continue;
+    if (done == 0)
+      return NULL;
     switch (op) {
-      case 0x80: /* PROTO */
-        if (!need (u, 1))
-          return NULL;
-        if (u->d[u->pos] < 2 || u->d[u->pos] > 5) {
-          fail (u, CT_ERROR_UNSUPPORTED, "protocol %u is not supported",
-              u->d[u->pos]);
-          return NULL;
-        }
-        u->pos++;
-        break;
-      case 0x95: { /* FRAME: framing is only a hint for buffered readers */
-        if (!need (u, 8))
-          return NULL;
-        guint64 len = rd_le (u->d + u->pos, 8);
-        u->pos += 8;
-        if (len > u->n - u->pos) {
-          fail (u, CT_ERROR_FORMAT, "frame extends past the end of the data");
-          return NULL;
-        }
-        break;
-      }
-      case 0x7d: /* EMPTY_DICT */
-        ok = push (u, obj_new (u, CT_PY_DICT));
-        break;
-      case 0x29: /* EMPTY_TUPLE */
-        ok = push (u, obj_new (u, CT_PY_TUPLE));
-        break;
-      case 0x5d: /* EMPTY_LIST */
-        ok = push (u, obj_new (u, CT_PY_LIST));
-        break;
-      case 0x28: /* MARK */
-        if (u->marks->len >= MAX_MARKS) {
-          fail (u, CT_ERROR_FORMAT, "too many nested MARKs");
-          return NULL;
-        }
-        {
-          guint m = u->stack->len;
-          g_array_append_val (u->marks, m);
-        }
-        break;
-      case 0x58: /* BINUNICODE */
-        ok = op_string (u, 4);
-        break;
-      case 0x8c: /* SHORT_BINUNICODE */
-        ok = op_string (u, 1);
-        break;
-      case 0x8d: /* BINUNICODE8 */
-        ok = op_string (u, 8);
-        break;
-      case 0x4a: /* BININT */
-        if (!need (u, 4))
-          return NULL;
-        ok = push_int (u, (gint32) (guint32) rd_le (u->d + u->pos, 4));
-        u->pos += 4;
-        break;
-      case 0x4b: /* BININT1 */
-        if (!need (u, 1))
-          return NULL;
-        ok = push_int (u, u->d[u->pos]);
-        u->pos += 1;
-        break;
-      case 0x4d: /* BININT2 */
-        if (!need (u, 2))
-          return NULL;
-        ok = push_int (u, (gint64) rd_le (u->d + u->pos, 2));
-        u->pos += 2;
-        break;
-      case 0x8a: { /* LONG1 */
-        if (!need (u, 1))
-          return NULL;
-        guint n = u->d[u->pos++];
-        if (n > 8) {
-          fail (u, CT_ERROR_UNSUPPORTED, "integer of %u bytes is too large", n);
-          return NULL;
-        }
-        if (!need (u, n))
-          return NULL;
-        guint64 v = n ? rd_le (u->d + u->pos, n) : 0;
-        if (n > 0 && n < 8 && (u->d[u->pos + n - 1] & 0x80))
-          v |= ~(guint64) 0 << (8 * n);     /* sign-extend */
-        u->pos += n;
-        ok = push_int (u, (gint64) v);
-        break;
-      }
-      case 0x47: { /* BINFLOAT: big-endian double */
-        if (!need (u, 8))
-          return NULL;
-        guint64 bits = 0;
-        for (int i = 0; i < 8; i++)
-          bits = (bits << 8) | u->d[u->pos + i];
-        u->pos += 8;
-        double f;
-        memcpy (&f, &bits, 8);
-        CtPyObj *o = obj_new (u, CT_PY_FLOAT);
-        if (o)
-          o->v.f = f;
-        ok = push (u, o);
-        break;
-      }
-      case 0x4e: /* NONE */
-        ok = push (u, obj_new (u, CT_PY_NONE));
-        break;
-      case 0x88: /* NEWTRUE */
-      case 0x89: { /* NEWFALSE */
-        CtPyObj *o = obj_new (u, CT_PY_BOOL);
-        if (o)
-          o->v.b = op == 0x88;
-        ok = push (u, o);
-        break;
-      }
-      case 0x74: { /* TUPLE */
-        gint64 m = pop_mark (u);
-        if (m < 0)
-          return NULL;
-        ok = make_tuple (u, u->stack->len - (guint) m);
-        break;
-      }
-      case 0x85: /* TUPLE1 */
-        ok = make_tuple (u, 1);
-        break;
-      case 0x86: /* TUPLE2 */
-        ok = make_tuple (u, 2);
-        break;
-      case 0x87: /* TUPLE3 */
-        ok = make_tuple (u, 3);
-        break;
-      case 0x73: { /* SETITEM */
-        CtPyObj *v = pop (u), *k = v ? pop (u) : NULL, *d = k ? top (u) : NULL;
-        if (!d)
-          return NULL;
-        if (d->type != CT_PY_DICT) {
-          fail (u, CT_ERROR_FORMAT, "SETITEM on a %s",
-              ct_py_type_name (d->type));
-          return NULL;
-        }
-        ok = dict_set (u, d, k, v);
-        break;
-      }
-      case 0x75: { /* SETITEMS */
-        gint64 m = pop_mark (u);
-        if (m < 0)
-          return NULL;
-        CtPyObj *d = below (u, (guint) m);
-        if (!d)
-          return NULL;
-        if (d->type != CT_PY_DICT) {
-          fail (u, CT_ERROR_FORMAT, "SETITEMS on a %s",
-              ct_py_type_name (d->type));
-          return NULL;
-        }
-        if ((u->stack->len - (guint) m) % 2 != 0) {
-          fail (u, CT_ERROR_FORMAT, "SETITEMS with an odd number of items");
-          return NULL;
-        }
-        for (guint i = (guint) m; ok && i < u->stack->len; i += 2)
-          ok = dict_set (u, d, g_ptr_array_index (u->stack, i),
-              g_ptr_array_index (u->stack, i + 1));
-        g_ptr_array_set_size (u->stack, (guint) m);
-        break;
-      }
-      case 0x61: { /* APPEND */
-        CtPyObj *v = pop (u), *l = v ? top (u) : NULL;
-        if (!l)
-          return NULL;
-        if (l->type != CT_PY_LIST) {
-          fail (u, CT_ERROR_FORMAT, "APPEND on a %s",
-              ct_py_type_name (l->type));
-          return NULL;
-        }
-        ok = items_add (u, l, v);
-        break;
-      }
-      case 0x65: { /* APPENDS */
-        gint64 m = pop_mark (u);
-        if (m < 0)
-          return NULL;
-        CtPyObj *l = below (u, (guint) m);
-        if (!l)
-          return NULL;
-        if (l->type != CT_PY_LIST) {
-          fail (u, CT_ERROR_FORMAT, "APPENDS on a %s",
-              ct_py_type_name (l->type));
-          return NULL;
-        }
-        for (guint i = (guint) m; ok && i < u->stack->len; i++)
-          ok = items_add (u, l, g_ptr_array_index (u->stack, i));
-        g_ptr_array_set_size (u->stack, (guint) m);
-        break;
-      }
-      case 0x71: /* BINPUT */
-        if (!need (u, 1))
-          return NULL;
-        ok = memo_put (u, u->d[u->pos++]);
-        break;
-      case 0x72: /* LONG_BINPUT */
-        if (!need (u, 4))
-          return NULL;
-        ok = memo_put (u, rd_le (u->d + u->pos, 4));
-        u->pos += 4;
-        break;
-      case 0x94: /* MEMOIZE */
-        ok = memo_put (u, g_hash_table_size (u->memo));
-        break;
-      case 0x68: /* BINGET */
-        if (!need (u, 1))
-          return NULL;
-        ok = memo_get (u, u->d[u->pos++]);
-        break;
-      case 0x6a: /* LONG_BINGET */
-        if (!need (u, 4))
-          return NULL;
-        ok = memo_get (u, rd_le (u->d + u->pos, 4));
-        u->pos += 4;
-        break;
-      case 0x63: /* GLOBAL */
-        ok = op_global (u);
-        break;
-      case 0x52: /* REDUCE */
-        ok = op_reduce (u);
-        break;
-      case 0x62: { /* BUILD */
-        CtPyObj *state = pop (u), *o = state ? top (u) : NULL;
-        if (!o)
-          return NULL;
-        /* OrderedDict state dicts carry `_metadata` (module versions):
-         * attributes that a weight file does not need. */
-        if (o->type != CT_PY_DICT ||
-            (state->type != CT_PY_DICT && state->type != CT_PY_NONE)) {
-          fail (u, CT_ERROR_UNSUPPORTED, "BUILD of a %s with a %s state",
-              ct_py_type_name (o->type), ct_py_type_name (state->type));
-          return NULL;
-        }
-        break;
-      }
-      case 0x51: /* BINPERSID */
-        ok = op_binpersid (u);
-        break;
       case 0x2e: { /* STOP */
         CtPyObj *r = pop (u);
         if (!r)
@@ -989,8 +1050,6 @@ run (Unpickler *u)
         return NULL;
       }
     }
-    if (!ok)
-      return NULL;
   }
 }
 

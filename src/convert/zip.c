@@ -177,38 +177,29 @@ parse_zip64_extra (const guint8 *extra, gsize len, guint32 size32,
   return TRUE;
 }
 
-static gboolean
-read_directory (CtZip *z, GError **error)
+/* The end of central directory record: the last signature whose comment
+ * ends exactly at the end of the file; G_MAXUINT64 if there is none. */
+static guint64
+find_eocd (const guint8 *d, guint64 size)
 {
-  const guint8 *d = z->data;
-  guint64 size = z->size;
-
-  if (size < EOCD_SIZE) {
-    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-        "zip: file too short (%" G_GUINT64_FORMAT " bytes) to be an archive",
-        size);
-    return FALSE;
-  }
-
-  /* End of central directory: the last signature whose comment ends
-   * exactly at the end of the file. */
-  guint64 eocd = G_MAXUINT64;
   guint64 lowest = size - EOCD_SIZE > MAX_COMMENT ?
       size - EOCD_SIZE - MAX_COMMENT : 0;
-  for (guint64 p = size - EOCD_SIZE + 1; p-- > lowest;) {
+  for (guint64 p = size - EOCD_SIZE + 1; p-- > lowest;)
     if (rd32 (d + p) == SIG_EOCD &&
-        p + EOCD_SIZE + rd16 (d + p + 20) == size) {
-      eocd = p;
-      break;
-    }
-  }
-  if (eocd == G_MAXUINT64) {
-    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-        "zip: end of central directory record not found "
-        "(truncated or not a zip file)");
-    return FALSE;
-  }
+        p + EOCD_SIZE + rd16 (d + p + 20) == size)
+      return p;
+  return G_MAXUINT64;
+}
 
+/* Where the central directory is and how many entries it has, from the
+ * end records (the zip64 ones where present), checked against the file. */
+typedef struct {
+  guint64 cd_off, cd_size, n_total;
+} Directory;
+
+static gboolean
+read_end_records (const guint8 *d, guint64 eocd, Directory *dir, GError **error)
+{
   const guint8 *r = d + eocd;
   guint16 disk = rd16 (r + 4), cd_disk = rd16 (r + 6);
   guint64 n_disk = rd16 (r + 8), n_total = rd16 (r + 10);
@@ -282,73 +273,108 @@ read_directory (CtZip *z, GError **error)
         G_GUINT64_FORMAT "-byte central directory", n_total, cd_size);
     return FALSE;
   }
+  dir->cd_off = cd_off;
+  dir->cd_size = cd_size;
+  dir->n_total = n_total;
+  return TRUE;
+}
 
-  const guint8 *cd = d + cd_off;
-  guint64 pos = 0;
-  for (guint64 i = 0; i < n_total; i++) {
-    if (cd_size - pos < CENTRAL_SIZE || rd32 (cd + pos) != SIG_CENTRAL) {
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: bad central directory header for entry %" G_GUINT64_FORMAT,
-          i);
-      return FALSE;
-    }
-    const guint8 *h = cd + pos;
-    guint16 nlen = rd16 (h + 28), xlen = rd16 (h + 30), clen = rd16 (h + 32);
-    guint64 rec_len = (guint64) CENTRAL_SIZE + nlen + xlen + clen;
-    if (rec_len > cd_size - pos) {
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: central directory entry %" G_GUINT64_FORMAT
-          " overruns the directory", i);
-      return FALSE;
-    }
-    const guint8 *nm = h + CENTRAL_SIZE;
-    if (memchr (nm, 0, nlen)) {
-      char *pn = printable_name (nm, nlen);
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: bad entry name '%s'", pn);
-      g_free (pn);
-      return FALSE;
-    }
-    CtZipEntry *e = g_new0 (CtZipEntry, 1);
-    e->name = g_strndup ((const char *) nm, nlen);
-    g_ptr_array_add (z->entries, e);
-    if (!name_ok (e->name, nlen)) {
-      char *pn = printable_name (nm, nlen);
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: bad entry name '%s'", pn);
-      g_free (pn);
-      return FALSE;
-    }
-    e->flags = rd16 (h + 8);
-    e->method = rd16 (h + 10);
-    guint32 comp32 = rd32 (h + 20), size32 = rd32 (h + 24);
-    guint32 off32 = rd32 (h + 42);
-    guint16 disk16 = rd16 (h + 34);
-    e->comp_size = comp32;
-    e->size = size32;
-    e->local_offset = off32;
-    if (!parse_zip64_extra (h + CENTRAL_SIZE + nlen, xlen, size32, comp32,
-            off32, disk16, e, e->name, error))
-      return FALSE;
-    if (disk16 != 0 && disk16 != 0xffff) {
-      g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
-          "zip: entry '%s' is on another disk", e->name);
-      return FALSE;
-    }
-    if (!in_range (e->local_offset, LOCAL_SIZE, cd_off)) {
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: entry '%s' local header offset %" G_GUINT64_FORMAT
-          " is past the end of the file data", e->name, e->local_offset);
-      return FALSE;
-    }
-    if (g_hash_table_contains (z->by_name, e->name)) {
-      g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
-          "zip: duplicate entry name '%s'", e->name);
-      return FALSE;
-    }
-    g_hash_table_insert (z->by_name, e->name, e);
-    pos += rec_len;
+/* Central directory entry i at cd + *pos (*pos advanced past it): its
+ * name, sizes and offset checked, then added to the archive. */
+static gboolean
+read_entry (CtZip *z, const Directory *dir, guint64 i, guint64 *pos,
+    GError **error)
+{
+  const guint8 *cd = z->data + dir->cd_off;
+  guint64 cd_size = dir->cd_size;
+  if (cd_size - *pos < CENTRAL_SIZE || rd32 (cd + *pos) != SIG_CENTRAL) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: bad central directory header for entry %" G_GUINT64_FORMAT,
+        i);
+    return FALSE;
   }
+  const guint8 *h = cd + *pos;
+  guint16 nlen = rd16 (h + 28), xlen = rd16 (h + 30), clen = rd16 (h + 32);
+  guint64 rec_len = (guint64) CENTRAL_SIZE + nlen + xlen + clen;
+  if (rec_len > cd_size - *pos) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: central directory entry %" G_GUINT64_FORMAT
+        " overruns the directory", i);
+    return FALSE;
+  }
+  const guint8 *nm = h + CENTRAL_SIZE;
+  if (memchr (nm, 0, nlen)) {
+    char *pn = printable_name (nm, nlen);
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: bad entry name '%s'", pn);
+    g_free (pn);
+    return FALSE;
+  }
+  CtZipEntry *e = g_new0 (CtZipEntry, 1);
+  e->name = g_strndup ((const char *) nm, nlen);
+  g_ptr_array_add (z->entries, e);
+  if (!name_ok (e->name, nlen)) {
+    char *pn = printable_name (nm, nlen);
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: bad entry name '%s'", pn);
+    g_free (pn);
+    return FALSE;
+  }
+  e->flags = rd16 (h + 8);
+  e->method = rd16 (h + 10);
+  guint32 comp32 = rd32 (h + 20), size32 = rd32 (h + 24);
+  guint32 off32 = rd32 (h + 42);
+  guint16 disk16 = rd16 (h + 34);
+  e->comp_size = comp32;
+  e->size = size32;
+  e->local_offset = off32;
+  if (!parse_zip64_extra (h + CENTRAL_SIZE + nlen, xlen, size32, comp32,
+          off32, disk16, e, e->name, error))
+    return FALSE;
+  if (disk16 != 0 && disk16 != 0xffff) {
+    g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
+        "zip: entry '%s' is on another disk", e->name);
+    return FALSE;
+  }
+  if (!in_range (e->local_offset, LOCAL_SIZE, dir->cd_off)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: entry '%s' local header offset %" G_GUINT64_FORMAT
+        " is past the end of the file data", e->name, e->local_offset);
+    return FALSE;
+  }
+  if (g_hash_table_contains (z->by_name, e->name)) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: duplicate entry name '%s'", e->name);
+    return FALSE;
+  }
+  g_hash_table_insert (z->by_name, e->name, e);
+  *pos += rec_len;
+  return TRUE;
+}
+
+static gboolean
+read_directory (CtZip *z, GError **error)
+{
+  Directory dir;
+  if (z->size < EOCD_SIZE) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: file too short (%" G_GUINT64_FORMAT " bytes) to be an archive",
+        (guint64) z->size);
+    return FALSE;
+  }
+  guint64 eocd = find_eocd (z->data, z->size);
+  if (eocd == G_MAXUINT64) {
+    g_set_error (error, CT_ERROR, CT_ERROR_FORMAT,
+        "zip: end of central directory record not found "
+        "(truncated or not a zip file)");
+    return FALSE;
+  }
+  if (!read_end_records (z->data, eocd, &dir, error))
+    return FALSE;
+  guint64 pos = 0;
+  for (guint64 i = 0; i < dir.n_total; i++)
+    if (!read_entry (z, &dir, i, &pos, error))
+      return FALSE;
   return TRUE;
 }
 

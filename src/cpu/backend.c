@@ -1,7 +1,9 @@
-/* cpu/backend.c - CPU backend: context creation and workspaces.
+/* cpu/backend.c - CPU backend: the ops table, contexts, bound planes (the
+ * encoder and decoder size their own workspaces).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/cpu-backend.h"
 #include "cpu/blas-core.h"
+#include "cpu/linear-packed.h"
 
 #include <string.h>
 
@@ -9,6 +11,29 @@ static gboolean
 cpu_probe (int device_index, GError **error)
 {
   return TRUE;
+}
+
+/* The packed copies of a model's weights (cpu/linear-packed.c) belong to
+ * this backend and go when the model does: registered with the model once. */
+typedef struct {
+  const void *base;
+  gsize bytes;
+} WeightsRange;
+
+static void
+forget_packed (gpointer data)
+{
+  WeightsRange *r = data;
+  ct_cpu_linear_packed_forget (r->base, r->bytes);
+  g_free (r);
+}
+
+static void
+own_packed_weights (CtModel *m)
+{
+  WeightsRange *r = g_new (WeightsRange, 1);
+  ct_model_weights_range (m, &r->base, &r->bytes);
+  ct_model_set_backend_data (m, "cpu-packed-weights", r, forget_packed);
 }
 
 static void *
@@ -21,6 +46,7 @@ cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision,
     return NULL;
   }
   ct_cpu_blas_setup ();      /* before any GEMM: OpenBLAS's kernel choice */
+  own_packed_weights (m);
   CtCpuContext *ctx = g_new0 (CtCpuContext, 1);
   const CtConfig *c = ct_model_config (m);
   ctx->model = ct_model_ref (m);
@@ -37,96 +63,6 @@ cpu_create (CtModel *m, const CtWeights *w, CtPrecision precision,
   return ctx;
 }
 
-/* Floats of each encoder buffer for a batch of B tiles, in the order of
- * the slots in ct_cpu_reserve_encode. */
-static void
-encode_sizes (const CtConfig *c, gsize B, gsize sizes[13])
-{
-  gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
-  gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;
-  gsize proj = (gsize) MAX (c->qxy, c->qt) * c->qxy * c->channels * Nq;
-  gsize video = (gsize) c->T * c->H * c->W * 3;
-  gsize v[13] = {
-    video, Nv * pin, B * (Nv + 1) * D, ct_cpu_vit_scratch_floats (B * (Nv + 1), D),
-    B * Nv * D, Nv, B * Nv * 2 * D, B * Nq * D, B * Nq * D, B * Nq * 3 * D,
-    B * Nq * D, B * Nq * 4 * D, proj,
-  };
-  memcpy (sizes, v, sizeof v);
-}
-
-/* Bytes one more tile adds to the workspace: bounds the batch so that a
- * large frame grid does not need gigabytes at once (512 MiB per batch). */
-int
-ct_cpu_encode_max_batch (const CtConfig *c)
-{
-  gsize one[13], two[13], per_tile = 0;
-  encode_sizes (c, 1, one);
-  encode_sizes (c, 2, two);
-  for (int i = 0; i < 13; i++)
-    per_tile += two[i] - one[i];
-  gsize max = (512u << 20) / MAX (per_tile * sizeof (float), 1);
-  return (int) CLAMP (max, 1, 256);
-}
-
-gboolean
-ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error)
-{
-  if (tiles <= ctx->enc.tiles)
-    return TRUE;
-  gsize sizes[13], total = 0;
-  encode_sizes (ctx->config, tiles, sizes);
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
-    total += (sizes[i] + 15) & ~(gsize) 15;
-  float *block = g_try_malloc (total * sizeof (float));
-  if (!block) {
-    g_set_error (error, CT_ERROR, CT_ERROR_IO,
-        "out of memory for an encoder workspace of %d tiles (%" G_GSIZE_FORMAT " MiB)",
-        tiles, total * sizeof (float) >> 20);
-    return FALSE;
-  }
-  g_free (ctx->enc_block);
-  ctx->enc_block = block;
-  float **slots[13] = {
-    &ctx->enc.video, &ctx->enc.patches, &ctx->enc.h, &ctx->enc.scratch,
-    &ctx->enc.memory, &ctx->enc.key_bias, &ctx->enc.kv, &ctx->enc.q,
-    &ctx->enc.q_ln, &ctx->enc.q_proj, &ctx->enc.q_att, &ctx->enc.q_hidden,
-    &ctx->enc.proj_tmp,
-  };
-  float *p = block;
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
-    *slots[i] = p;
-    p += (sizes[i] + 15) & ~(gsize) 15;
-  }
-  ctx->enc.tiles = tiles;
-  return TRUE;
-}
-
-gboolean
-ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error)
-{
-  if (n <= ctx->dec.capacity)
-    return TRUE;
-  const CtConfig *c = ctx->config;
-  g_free (ctx->dec.emb);
-  g_free (ctx->dec.x);
-  g_free (ctx->dec.scratch);
-  ctx->dec.emb = g_try_malloc ((gsize) n * 3 * c->channels * sizeof (float));
-  ctx->dec.x = g_try_malloc ((gsize) n * c->dec_dim * sizeof (float));
-  ctx->dec.scratch = g_try_malloc (ct_cpu_vit_scratch_floats (n, c->dec_dim) * sizeof (float));
-  if (!ctx->dec.emb || !ctx->dec.x || !ctx->dec.scratch) {
-    g_free (ctx->dec.emb);
-    g_free (ctx->dec.x);
-    g_free (ctx->dec.scratch);
-    ctx->dec.emb = ctx->dec.x = ctx->dec.scratch = NULL;
-    ctx->dec.capacity = 0;
-    g_set_error (error, CT_ERROR, CT_ERROR_IO,
-        "out of memory for a decoder sequence of %d queries", n);
-    return FALSE;
-  }
-  ctx->dec.capacity = n;
-  return TRUE;
-}
-
 static void
 cpu_destroy (void *vctx)
 {
@@ -137,6 +73,7 @@ cpu_destroy (void *vctx)
   g_free (ctx->dec.emb);
   g_free (ctx->dec.x);
   g_free (ctx->dec.scratch);
+  g_free (ctx->seq_planes);
   ct_model_unref (ctx->model);
   g_free (ctx);
 }
@@ -168,40 +105,46 @@ cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
   return ok;
 }
 
-static const float *
-given_video (void *user, int i, float *scratch)
-{
-  return user;
-}
-
-/* One window is a batch of one: a single code path for both. */
+/* The planes stay where the caller has them: binding is remembering. */
 static gboolean
-cpu_encode (void *vctx, const float *video, int n_frames, float *z,
-    CtEncodeTrace *trace, GError **error)
-{
-  CtTileSource src = { given_video, (void *) video };
-  return cpu_encode_tiles (vctx, &src, 1, n_frames, z, trace, error);
-}
-
-static gboolean
-cpu_decode (void *vctx, const float *z, const float *coords, int n, float *out,
-    float *embedding, GError **error)
+cpu_bind_planes (void *vctx, const float *z, int n_tiles, GError **error)
 {
   CtCpuContext *ctx = vctx;
-  gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
-  gboolean ok = ct_cpu_decode (ctx, z, coords, n, out, embedding, error);
-  ct_thread_policy_end (&ctx->dec_threads, t0,
-      ok ? ct_config_decode_flops (ctx->config, n, n) : 0);
-  return ok;
+  ctx->bound = z;
+  ctx->bound_tiles = n_tiles;
+  return TRUE;
+}
+
+static void
+cpu_unbind_planes (void *vctx)
+{
+  CtCpuContext *ctx = vctx;
+  ctx->bound = NULL;
+  ctx->bound_tiles = 0;
 }
 
 static gboolean
-cpu_decode_seqs (void *vctx, const float *const *z, const float *coords, int n_seq,
+cpu_decode_seqs (void *vctx, const int *tiles, const float *coords, int n_seq,
     int seq, float *out, float *embedding, GError **error)
 {
   CtCpuContext *ctx = vctx;
+  gsize tf = ct_config_token_floats (ctx->config);
+  if (n_seq > ctx->seq_capacity) {
+    g_free (ctx->seq_planes);
+    ctx->seq_planes = g_new (const float *, n_seq);
+    ctx->seq_capacity = n_seq;
+  }
+  for (int i = 0; i < n_seq; i++) {
+    if (!ctx->bound || tiles[i] < 0 || tiles[i] >= ctx->bound_tiles) {
+      g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+          "decode: tile %d of %d bound", tiles[i], ctx->bound_tiles);
+      return FALSE;
+    }
+    ctx->seq_planes[i] = ctx->bound + (gsize) tiles[i] * tf;
+  }
   gint64 t0 = ct_thread_policy_begin (&ctx->dec_threads);
-  gboolean ok = ct_cpu_decode_seqs (ctx, z, coords, n_seq, seq, out, embedding, error);
+  gboolean ok = ct_cpu_decode_seqs (ctx, ctx->seq_planes, coords, n_seq, seq, out,
+      embedding, error);
   ct_thread_policy_end (&ctx->dec_threads, t0,
       ok ? ct_config_decode_flops (ctx->config, (gint64) n_seq * seq, seq) : 0);
   return ok;
@@ -213,10 +156,10 @@ const CtBackendOps ct_cpu_backend_ops = {
   .probe = cpu_probe,
   .create = cpu_create,
   .destroy = cpu_destroy,
-  .encode = cpu_encode,
-  .decode = cpu_decode,
-  .decode_seqs = cpu_decode_seqs,
   .device_name = cpu_device_name,
   .set_threads = cpu_set_threads,
   .encode_tiles = cpu_encode_tiles,
+  .bind_planes = cpu_bind_planes,
+  .unbind_planes = cpu_unbind_planes,
+  .decode_seqs = cpu_decode_seqs,
 };

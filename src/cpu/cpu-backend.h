@@ -3,6 +3,7 @@
 #ifndef CT_CPU_BACKEND_H
 #define CT_CPU_BACKEND_H
 
+#include "backend.h"
 #include "cpu/ops.h"
 #include "cpu/threads.h"
 
@@ -36,12 +37,19 @@ typedef struct {
   CtCpuEncodeBuffers enc;
   float *enc_block;  /* one allocation behind enc */
   CtCpuDecodeBuffers dec;
+  /* planes bound for decode_seqs (the caller's memory), and each stacked
+   * sequence's planes */
+  const float *bound;
+  int bound_tiles;
+  const float **seq_planes;
+  int seq_capacity;
   /* thread counts, chosen per kind of call (their rates differ) */
   CtThreadPolicy enc_threads, dec_threads;
 } CtCpuContext;
 
 gboolean ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error);
-/* Grows the encoder workspace to a batch of `tiles` (src/cpu/backend.c). */
+/* Grows the encoder workspace to a batch of `tiles` (encoder.c; the
+ * decoder's, decoder.c, to n rows). */
 gboolean ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error);
 /* Largest batch the encoder takes in one pass (a memory bound). */
 int ct_cpu_encode_max_batch (const CtConfig *c);
@@ -50,8 +58,6 @@ int ct_cpu_encode_max_batch (const CtConfig *c);
  * time.  z: n_tiles triplanes, one after another. */
 gboolean ct_cpu_encode_tiles (void *ctx, const CtTileSource *src, int n_tiles,
     int n_frames, float *z, CtEncodeTrace *trace, GError **error);
-gboolean ct_cpu_decode (void *ctx, const float *z, const float *coords, int n,
-    float *out, float *embedding, GError **error);
 gboolean ct_cpu_decode_seqs (void *ctx, const float *const *z, const float *coords,
     int n_seq, int seq, float *out, float *embedding, GError **error);
 

@@ -6,10 +6,29 @@
 #include <string.h>
 
 gboolean
-ct_cpu_decode (void *vctx, const float *z, const float *coords, int n,
-    float *out, float *embedding, GError **error)
+ct_cpu_reserve_decode (CtCpuContext *ctx, int n, GError **error)
 {
-  return ct_cpu_decode_seqs (vctx, &z, coords, 1, n, out, embedding, error);
+  if (n <= ctx->dec.capacity)
+    return TRUE;
+  const CtConfig *c = ctx->config;
+  g_free (ctx->dec.emb);
+  g_free (ctx->dec.x);
+  g_free (ctx->dec.scratch);
+  ctx->dec.emb = g_try_malloc ((gsize) n * 3 * c->channels * sizeof (float));
+  ctx->dec.x = g_try_malloc ((gsize) n * c->dec_dim * sizeof (float));
+  ctx->dec.scratch = g_try_malloc (ct_cpu_vit_scratch_floats (n, c->dec_dim) * sizeof (float));
+  if (!ctx->dec.emb || !ctx->dec.x || !ctx->dec.scratch) {
+    g_free (ctx->dec.emb);
+    g_free (ctx->dec.x);
+    g_free (ctx->dec.scratch);
+    ctx->dec.emb = ctx->dec.x = ctx->dec.scratch = NULL;
+    ctx->dec.capacity = 0;
+    g_set_error (error, CT_ERROR, CT_ERROR_IO,
+        "out of memory for a decoder sequence of %d queries", n);
+    return FALSE;
+  }
+  ctx->dec.capacity = n;
+  return TRUE;
 }
 
 /* n_seq independent sequences of seq queries, stacked: only attention needs

@@ -92,8 +92,8 @@ unpatchify (const CtConfig *c, const CtWeights *w, const float *q, float *z,
 
 /* One batch of B tiles, all through every layer together. */
 static void
-encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
-    float *z, CtEncodeTrace *trace)
+encode_batch (CtCpuContext *ctx, const CtTileSource *src, int n_frames, int first,
+    int B, float *z, CtEncodeTrace *trace)
 {
   const CtConfig *c = ctx->config;
   const CtWeights *w = ctx->w;
@@ -104,7 +104,7 @@ encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
   /* 1. patch embedding into rows 1.. of each tile's h (row 0: cls), and
    * the positional embedding; one tile's pixels in memory at a time */
   for (int t = 0; t < B; t++) {
-    const float *video = src->tile (src->user, first + t, e->video);
+    const float *video = ct_tile_source_window (c, src, first + t, n_frames, e->video);
     float *h = e->h + t * hrows * D, *tokens = h + D;
     gather_video_patches (c, video, e->patches);
     ct_cpu_linear (&w->enc_patch, e->patches, Nv, tokens, FALSE);
@@ -142,6 +142,70 @@ encode_batch (CtCpuContext *ctx, const CtTileSource *src, int first, int B,
         z + (gsize) (first + t) * ct_config_token_floats (c), e->proj_tmp);
 }
 
+/* Floats of each encoder buffer for a batch of B tiles, in the order of
+ * the slots in ct_cpu_reserve_encode. */
+static void
+encode_sizes (const CtConfig *c, gsize B, gsize sizes[13])
+{
+  gsize D = c->enc_dim, Nv = ct_config_n_video_tokens (c), Nq = ct_config_n_query_tokens (c);
+  gsize pin = 3 * c->enc_pt * c->enc_pxy * c->enc_pxy;
+  gsize proj = (gsize) MAX (c->qxy, c->qt) * c->qxy * c->channels * Nq;
+  gsize video = (gsize) c->T * c->H * c->W * 3;
+  gsize v[13] = {
+    video, Nv * pin, B * (Nv + 1) * D, ct_cpu_vit_scratch_floats (B * (Nv + 1), D),
+    B * Nv * D, Nv, B * Nv * 2 * D, B * Nq * D, B * Nq * D, B * Nq * 3 * D,
+    B * Nq * D, B * Nq * 4 * D, proj,
+  };
+  memcpy (sizes, v, sizeof v);
+}
+
+/* Bytes one more tile adds to the workspace: bounds the batch so that a
+ * large frame grid does not need gigabytes at once (512 MiB per batch). */
+int
+ct_cpu_encode_max_batch (const CtConfig *c)
+{
+  gsize one[13], two[13], per_tile = 0;
+  encode_sizes (c, 1, one);
+  encode_sizes (c, 2, two);
+  for (int i = 0; i < 13; i++)
+    per_tile += two[i] - one[i];
+  gsize max = (512u << 20) / MAX (per_tile * sizeof (float), 1);
+  return (int) CLAMP (max, 1, 256);
+}
+
+gboolean
+ct_cpu_reserve_encode (CtCpuContext *ctx, int tiles, GError **error)
+{
+  if (tiles <= ctx->enc.tiles)
+    return TRUE;
+  gsize sizes[13], total = 0;
+  encode_sizes (ctx->config, tiles, sizes);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    total += (sizes[i] + 15) & ~(gsize) 15;
+  float *block = g_try_malloc (total * sizeof (float));
+  if (!block) {
+    g_set_error (error, CT_ERROR, CT_ERROR_IO,
+        "out of memory for an encoder workspace of %d tiles (%" G_GSIZE_FORMAT " MiB)",
+        tiles, total * sizeof (float) >> 20);
+    return FALSE;
+  }
+  g_free (ctx->enc_block);
+  ctx->enc_block = block;
+  float **slots[13] = {
+    &ctx->enc.video, &ctx->enc.patches, &ctx->enc.h, &ctx->enc.scratch,
+    &ctx->enc.memory, &ctx->enc.key_bias, &ctx->enc.kv, &ctx->enc.q,
+    &ctx->enc.q_ln, &ctx->enc.q_proj, &ctx->enc.q_att, &ctx->enc.q_hidden,
+    &ctx->enc.proj_tmp,
+  };
+  float *p = block;
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    *slots[i] = p;
+    p += (sizes[i] + 15) & ~(gsize) 15;
+  }
+  ctx->enc.tiles = tiles;
+  return TRUE;
+}
+
 gboolean
 ct_cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
     int n_frames, float *z, CtEncodeTrace *trace, GError **error)
@@ -167,7 +231,7 @@ ct_cpu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
   if (trace && trace->memory_mask)
     memcpy (trace->memory_mask, ctx->enc.key_bias, Nv * sizeof (float));
   for (int first = 0; first < n_tiles; first += B)
-    encode_batch (ctx, src, first, MIN (B, n_tiles - first), z,
+    encode_batch (ctx, src, n_frames, first, MIN (B, n_tiles - first), z,
         first == 0 ? trace : NULL);
   return TRUE;
 }

@@ -184,6 +184,21 @@ model_encode (ModelObject *self, PyObject *args)
   return Py_BuildValue ("(Ndii)", z, seconds, grid.cols, grid.rows);
 }
 
+/* Where decode's chunks go: their place in the output array. */
+typedef struct {
+  guint8 *pix;
+  gsize frame;                  /* bytes of one output frame */
+  int t0;                       /* first frame of the region */
+} PixelsOut;
+
+static gboolean
+pixels_out_frames (gpointer user, const guint8 *rgb, int f0, int n)
+{
+  PixelsOut *po = user;
+  memcpy (po->pix + (gsize) (f0 - po->t0) * po->frame, rgb, (gsize) n * po->frame);
+  return TRUE;
+}
+
 /* decode(z float32 (n_tiles * floats,), frame_width, frame_height, n_frames,
  *        t0, nt, top, height, left, width, slice)
  *   -> (uint8 (nt, height, width, 3), decode_s)
@@ -236,20 +251,13 @@ model_decode (ModelObject *self, PyObject *args)
     return NULL;
   }
   r = probe;
-  gsize frame = (gsize) r.height * r.width * 3;
   npy_intp dims[4] = { r.nt, r.height, r.width, 3 };
   PyArrayObject *pix = (PyArrayObject *) PyArray_SimpleNew (4, dims, NPY_UINT8);
   if (!pix)
     return NULL;
-  int chunk = ct_session_rasterize_chunk_frames (self->session, &grid, n_frames,
-      slice, &r);
-  float *out = g_try_malloc (sizeof (float) * frame * chunk);
-  if (!out) {
-    Py_DECREF (pix);
-    return PyErr_NoMemory ();
-  }
+  PixelsOut po = { PyArray_DATA (pix), (gsize) r.height * r.width * 3, r.t0 };
+  CtFrameSink sink = { NULL, pixels_out_frames, &po };
   const float *zd = PyArray_DATA (z);
-  guint8 *pd = PyArray_DATA (pix);
   GError *err = NULL;
   gboolean ok;
   gint64 t0;
@@ -257,22 +265,12 @@ model_decode (ModelObject *self, PyObject *args)
   Py_BEGIN_ALLOW_THREADS
   PyThread_acquire_lock (self->lock, WAIT_LOCK);
   t0 = g_get_monotonic_time ();
-  ok = TRUE;
-  for (int f0 = r.t0; ok && f0 < r.t0 + r.nt; f0 += chunk) {
-    CtRegion part = r;
-    part.t0 = f0;
-    part.nt = MIN (chunk, r.t0 + r.nt - f0);
-    ok = ct_session_rasterize_tiles (self->session, zd, &grid, n_frames, slice,
-        &part, out, &err);
-    /* as coordtokdec: clamp, scale, round */
-    for (int t = 0; ok && t < part.nt; t++)
-      ct_model_to_rgb8 (out + t * frame, r.width, r.height,
-          pd + (f0 - r.t0 + t) * frame, r.width * 3);
-  }
+  /* the library's decode loop, as coordtokdec's: the pixels are its */
+  ok = ct_session_decode_rgb8 (self->session, zd, fw, fh, n_frames, slice, &r,
+      &sink, &err);
   seconds = (g_get_monotonic_time () - t0) / 1e6;
   PyThread_release_lock (self->lock);
   Py_END_ALLOW_THREADS
-  g_free (out);
   if (!ok) {
     Py_DECREF (pix);
     return raise_gerror (err);

@@ -1,7 +1,9 @@
 /* fake-cuda.c - a stand-in for libcoordtok-cuda.so that lets the registry's
  * fallbacks be tested without a GPU.  FAKE_CUDA selects what goes wrong:
  * "nodevice" (probe fails), "refuse" (create refuses the model, as a GPU
- * out of memory would), "abi" (built for another backend interface).
+ * out of memory would), "abi" (built for another backend interface), "old"
+ * (built for version 4, the interface of four compute calls before the two
+ * batched ones: its table is laid out otherwise and must never be called).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "backend.h"
 
@@ -43,4 +45,6 @@ fake_abi (void)
 {
   if (!g_strcmp0 (g_getenv ("FAKE_CUDA"), "abi"))
     ct_cuda_backend_ops.abi_version = CT_BACKEND_ABI_VERSION + 1000;
+  if (!g_strcmp0 (g_getenv ("FAKE_CUDA"), "old"))
+    ct_cuda_backend_ops.abi_version = 4;
 }

@@ -528,6 +528,170 @@ test_rasterize_region (void)
   g_free (w);
 }
 
+/* What a CtFrameSink received: every delivered chunk's frames copied to
+ * their place, the chunks' starts, and an optional skip / stop pattern. */
+typedef struct {
+  guint8 *pix;              /* (nt, height, width, 3) of the region */
+  int t0, frame_bytes;
+  int chunks, skipped, stop_after;
+  int next_f0;              /* chunks must arrive in order, contiguous */
+  gboolean skip_odd, in_order;
+} Received;
+
+static gboolean
+received_skip (gpointer user, int f0, int n)
+{
+  Received *r = user;
+  gboolean skip = r->skip_odd && (r->chunks + r->skipped) % 2 == 1;
+  if (f0 != r->next_f0)
+    r->in_order = FALSE;
+  if (skip) {
+    r->skipped++;
+    r->next_f0 = f0 + n;
+  }
+  return skip;
+}
+
+static gboolean
+received_frames (gpointer user, const guint8 *rgb, int f0, int n)
+{
+  Received *r = user;
+  if (f0 != r->next_f0)
+    r->in_order = FALSE;
+  memcpy (r->pix + (gsize) (f0 - r->t0) * r->frame_bytes, rgb, (gsize) n * r->frame_bytes);
+  r->chunks++;
+  r->next_f0 = f0 + n;
+  return r->stop_after == 0 || r->chunks < r->stop_after;
+}
+
+/* The reference: the region rasterized at once, converted frame by frame. */
+static guint8 *
+rgb8_reference (CtSession *s, const float *z, const CtTileGrid *g, int n_frames,
+    int slice, CtRegion *r)
+{
+  /* sizes <= 0 mean "to the end", as the library normalises them */
+  if (r->nt <= 0)
+    r->nt = n_frames - r->t0;
+  if (r->height <= 0)
+    r->height = g->height - r->top;
+  if (r->width <= 0)
+    r->width = g->width - r->left;
+  gsize frame = (gsize) r->width * r->height * 3;
+  float *f = g_new (float, frame * r->nt);
+  guint8 *px = g_new (guint8, frame * r->nt);
+  g_assert_true (ct_session_rasterize_tiles (s, z, g, n_frames, slice, r, f, NULL));
+  for (int t = 0; t < r->nt; t++)
+    ct_model_to_rgb8 (f + t * frame, r->width, r->height, px + t * frame, r->width * 3);
+  g_free (f);
+  return px;
+}
+
+/* ct_session_decode_rgb8 over a tiled window (edge tiles cropped): chunk by
+ * chunk, in order, exactly the pixels of rasterizing the region at once and
+ * converting them; late chunks skipped, a stop honoured, bad regions named. */
+static void
+test_decode_rgb8 (void)
+{
+  char *w = golden ("tiny-full", "weights.safetensors");
+  CtLoadOptions o = { 4, 4 };
+  GError *err = NULL;
+  CtModel *m = ct_model_load_full (w, &o, NULL);
+  CtSession *s = cpu_session (m);
+  const CtConfig *c = ct_model_config (m);
+  int p = c->dec_pxy, pt = c->dec_pt;
+  /* enough tiles that a window is decoded in several chunks */
+  int width = 6 * c->W - 3, height = 4 * c->H + 5, n_frames = c->T - pt;
+  int slice = ct_config_nx (c) * ct_config_ny (c);    /* whole frames */
+  gsize rgb_frame = (gsize) width * height * 3;
+  guint8 *rgb = g_new (guint8, rgb_frame * n_frames);
+  for (gsize i = 0; i < rgb_frame * n_frames; i++)
+    rgb[i] = (guint8) ((i * 2654435761u) >> 13);
+  CtTileGrid g;
+  g_assert_true (ct_tile_grid_init (&g, c, width, height, NULL));
+  float *z = g_new (float, ct_config_token_floats (c) * ct_tile_grid_n_tiles (&g));
+  g_assert_true (ct_session_encode_rgb8 (s, rgb, width, height, width * 3,
+          rgb_frame, n_frames, z, &err));
+  g_assert_no_error (err);
+
+  CtRegion whole = { 0 };
+  int chunk = ct_session_rasterize_chunk_frames (s, &g, n_frames, slice, &whole);
+  g_assert_cmpint (chunk, <, n_frames);
+  CtRegion boxes[] = {
+    { 0 },                                           /* every frame, all of it */
+    { .t0 = pt, .nt = n_frames - 3 * pt },          /* a frame range */
+    { .t0 = pt, .top = p, .left = 2 * p },          /* a box to the edges */
+  };
+  for (guint b = 0; b < G_N_ELEMENTS (boxes); b++) {
+    CtRegion ref_r = boxes[b];
+    guint8 *ref = rgb8_reference (s, z, &g, n_frames, slice, &ref_r);
+    for (int mode = 0; mode < 3; mode++) {     /* all, skip odd chunks, stop */
+      CtRegion r = boxes[b];
+      gsize frame = (gsize) ref_r.width * ref_r.height * 3;
+      Received got = { .pix = g_malloc0 (frame * ref_r.nt), .t0 = ref_r.t0,
+        .frame_bytes = (int) frame, .next_f0 = ref_r.t0, .in_order = TRUE,
+        .skip_odd = mode == 1, .stop_after = mode == 2 ? 1 : 0 };
+      CtFrameSink sink = { received_skip, received_frames, &got };
+      g_assert_true (ct_session_decode_rgb8 (s, z, width, height, n_frames,
+              slice, &r, &sink, &err));
+      g_assert_no_error (err);
+      g_assert_true (memcmp (&r, &ref_r, sizeof r) == 0);   /* normalised */
+      g_assert_true (got.in_order);
+      int rchunk = ct_session_rasterize_chunk_frames (s, &g, n_frames, slice, &r);
+      int n_chunks = (r.nt + rchunk - 1) / rchunk;
+      g_test_message ("box %u: %d frames in chunks of %d", b, r.nt, rchunk);
+      if (b < 2)                /* a box's slices need not fit a chunk */
+        g_assert_cmpint (n_chunks, >, 1);
+      if (mode == 0)
+        g_assert_cmpint (got.chunks, ==, n_chunks);
+      else if (mode == 1)
+        g_assert_cmpint (got.chunks + got.skipped, ==, n_chunks);
+      else
+        g_assert_cmpint (got.chunks, ==, 1);
+      for (int t = 0; t < r.nt; t++) {
+        gboolean delivered = mode == 0 || (mode == 1 && (t / rchunk) % 2 == 0) ||
+            (mode == 2 && t < rchunk);
+        if (delivered)
+          g_assert_true (memcmp (got.pix + t * frame, ref + t * frame, frame) == 0);
+        else
+          for (gsize i = 0; i < frame; i++)
+            g_assert_cmpint (got.pix[t * frame + i], ==, 0);
+      }
+      g_free (got.pix);
+    }
+    g_free (ref);
+  }
+
+  /* refusals name what is wrong and deliver nothing */
+  Received none = { .pix = NULL, .in_order = TRUE };
+  CtFrameSink sink = { NULL, received_frames, &none };
+  CtRegion bad = { .top = 3 };
+  g_assert_false (ct_session_decode_rgb8 (s, z, width, height, n_frames, 0, &bad, &sink, &err));
+  g_assert_error (err, CT_ERROR, CT_ERROR_ARGUMENT);
+  g_assert_nonnull (strstr (err->message, "rows"));
+  g_clear_error (&err);
+  CtRegion past = { .t0 = 0, .nt = n_frames + pt };
+  g_assert_false (ct_session_decode_rgb8 (s, z, width, height, n_frames, 0, &past, &sink, &err));
+  g_assert_nonnull (strstr (err->message, "frames"));
+  g_clear_error (&err);
+  CtRegion any = { 0 };
+  g_assert_false (ct_session_decode_rgb8 (s, z, width, height, c->T + 1, 0, &any, &sink, &err));
+  g_assert_nonnull (strstr (err->message, "n_frames"));
+  g_clear_error (&err);
+  g_assert_false (ct_session_decode_rgb8 (s, z, 0, height, n_frames, 0, &any, &sink, &err));
+  g_assert_nonnull (strstr (err->message, "frame size"));
+  g_clear_error (&err);
+  g_assert_false (ct_session_decode_rgb8 (s, z, width, height, n_frames, 0, &any, NULL, &err));
+  g_assert_nonnull (strstr (err->message, "sink"));
+  g_clear_error (&err);
+  g_assert_cmpint (none.chunks, ==, 0);
+
+  g_free (rgb);
+  g_free (z);
+  ct_session_free (s);
+  ct_model_unref (m);
+  g_free (w);
+}
+
 static void
 test_half_conversions (void)
 {
@@ -587,6 +751,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/in-turn", test_models_in_turn);
   g_test_add_func ("/session/rasterize-range", test_rasterize_range);
   g_test_add_func ("/session/rasterize-region", test_rasterize_region);
+  g_test_add_func ("/session/decode-rgb8", test_decode_rgb8);
   g_test_add_func ("/half/conversions", test_half_conversions);
   g_test_add_func ("/pixels/round-trip", test_pixels);
   int r = g_test_run ();

@@ -197,6 +197,30 @@ detach_bus (GstHarness * h, GstBus * bus)
   gst_object_unref (bus);
 }
 
+/* A counter of an element's `stats` property (coordtok-stats). */
+static guint64
+stat_u64 (GstElement * e, const char *field)
+{
+  GstStructure *st = NULL;
+  guint64 v = G_MAXUINT64;
+  g_object_get (e, "stats", &st, NULL);
+  fail_unless (st != NULL && gst_structure_has_name (st, "coordtok-stats"));
+  fail_unless (gst_structure_get_uint64 (st, field, &v), "stats lack %s", field);
+  gst_structure_free (st);
+  return v;
+}
+
+static gdouble
+stat_seconds (GstElement * e)
+{
+  GstStructure *st = NULL;
+  gdouble v = -1;
+  g_object_get (e, "stats", &st, NULL);
+  fail_unless (gst_structure_get_double (st, "engine-seconds", &v));
+  gst_structure_free (st);
+  return v;
+}
+
 /* ---- negotiation -------------------------------------------------------- */
 
 GST_START_TEST (test_enc_caps_query)
@@ -804,6 +828,13 @@ dec_expect_skip (GstBuffer * buf, GstBuffer * good, GstCaps * caps, const char *
   fail_unless (gap, "no gap event for the skipped window");
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (good)), GST_FLOW_OK);
   fail_unless_equals_int (received_n (h, 8), 8);
+  settle (h);
+  /* the statistics count the skipped record apart from the decoded one */
+  GstElement *dec = gst_harness_find_element (h, "coordtokdec");
+  fail_unless_equals_uint64 (stat_u64 (dec, "skipped"), 1);
+  fail_unless_equals_uint64 (stat_u64 (dec, "windows"), 1);
+  fail_unless_equals_uint64 (stat_u64 (dec, "frames"), 8);
+  gst_object_unref (dec);
   {
     GstBuffer *first = gst_harness_pull (h);
     fail_unless (GST_BUFFER_IS_DISCONT (first));
@@ -1004,6 +1035,116 @@ GST_START_TEST (test_dec_region)
     fail_unless (same_data (g_ptr_array_index (full, i), g_ptr_array_index (same, i)));
   g_ptr_array_unref (full);
   g_ptr_array_unref (same);
+}
+GST_END_TEST;
+
+/* The region may change while PLAYING, like frame-offset: from the next
+ * record on, with new output caps; a misaligned value is refused then,
+ * by name. */
+GST_START_TEST (test_dec_region_playing)
+{
+  GstHarness *h = harness ("coordtokenc model=%s ! coordtokdec model=%s slice=64");
+  GstElement *dec = gst_harness_find_element (h, "coordtokdec");
+  GstBus *bus = attach_bus (h);
+  GstCaps *caps;
+  gint w = 0, hgt = 0;
+  gst_harness_set_src_caps_str (h, RAW_CAPS ("30/1"));
+  push_frames (h, 0, WIN);
+  fail_unless_equals_int (received_n (h, WIN), WIN);
+  for (guint i = 0; i < WIN; i++) {
+    GstBuffer *b = gst_harness_pull (h);
+    fail_unless_equals_int (gst_buffer_get_size (b), FW * FH * 3);
+    gst_buffer_unref (b);
+  }
+  g_object_set (dec, "region-left", 8, "region-top", 4, "region-width", 16,
+      "region-height", 8, NULL);
+  push_frames (h, WIN, WIN);
+  fail_unless_equals_int (received_n (h, 2 * WIN), 2 * WIN);
+  for (guint i = 0; i < WIN; i++) {
+    GstBuffer *b = gst_harness_pull (h);
+    fail_unless_equals_int (gst_buffer_get_size (b), 16 * 8 * 3);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), ts30 (WIN + i));
+    gst_buffer_unref (b);
+  }
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  GstStructure *st = gst_caps_get_structure (caps, 0);
+  fail_unless (gst_structure_get_int (st, "width", &w) &&
+      gst_structure_get_int (st, "height", &hgt));
+  fail_unless_equals_int (w, 16);
+  fail_unless_equals_int (hgt, 8);
+  gst_caps_unref (caps);
+  /* not a multiple of the decoder's 4-pixel patch */
+  g_object_set (dec, "region-left", 6, NULL);
+  push_frames (h, 2 * WIN, WIN);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_ERROR);
+  GError *err = NULL;
+  fail_unless (msg != NULL, "no error for a misaligned region");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "region-left 6 is not a multiple of 4") != NULL,
+      "error '%s'", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  detach_bus (h, bus);
+  gst_object_unref (dec);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* What gst-inspect shows as changeable in PLAYING is what the elements read
+ * at each window; what shapes the stream or the session is not. */
+GST_START_TEST (test_mutable_properties)
+{
+  const struct { const char *element, *prop; gboolean mutable; } want[] = {
+    { "coordtokenc", "threads", TRUE }, { "coordtokdec", "threads", TRUE },
+    { "coordtokdec", "region-left", TRUE }, { "coordtokdec", "region-top", TRUE },
+    { "coordtokdec", "region-width", TRUE }, { "coordtokdec", "region-height", TRUE },
+    { "coordtokdec", "frame-offset", TRUE }, { "coordtokdec", "slice", TRUE },
+    { "coordtokenc", "model", FALSE }, { "coordtokdec", "device", FALSE },
+    { "coordtokenc", "dtype", FALSE }, { "coordtokdec", "cuda-device-id", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++) {
+    GstElement *e = gst_element_factory_make (want[i].element, NULL);
+    GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (e), want[i].prop);
+    fail_unless (ps != NULL, "%s has no %s", want[i].element, want[i].prop);
+    fail_unless_equals_int (! !(ps->flags & GST_PARAM_MUTABLE_PLAYING), want[i].mutable);
+    /* and the text agrees with the flag */
+    fail_unless_equals_int (strstr (g_param_spec_get_blurb (ps), "only in the NULL") == NULL,
+        want[i].mutable);
+    gst_object_unref (e);
+  }
+}
+GST_END_TEST;
+
+/* Both elements count what they did: windows, frames, time in the engine;
+ * read-only, zero again after READY -> PAUSED. */
+GST_START_TEST (test_stats)
+{
+  GstHarness *h = harness ("coordtokenc model=%s ! coordtokdec model=%s slice=64");
+  GstElement *enc = gst_harness_find_element (h, "coordtokenc");
+  GstElement *dec = gst_harness_find_element (h, "coordtokdec");
+  GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (dec), "stats");
+  fail_unless (ps != NULL && !(ps->flags & G_PARAM_WRITABLE));
+  fail_unless_equals_uint64 (stat_u64 (enc, "windows"), 0);
+  gst_harness_set_src_caps_str (h, RAW_CAPS ("30/1"));
+  push_frames (h, 0, 40);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  wait_eos (h);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 40);
+  GstElement *both[] = { enc, dec };
+  for (guint i = 0; i < 2; i++) {
+    fail_unless_equals_uint64 (stat_u64 (both[i], "windows"), 3);  /* 16 + 16 + 8 */
+    fail_unless_equals_uint64 (stat_u64 (both[i], "frames"), 40);
+    fail_unless_equals_uint64 (stat_u64 (both[i], "dropped"), 0);
+    fail_unless_equals_uint64 (stat_u64 (both[i], "skipped"), 0);
+    fail_unless (stat_seconds (both[i]) > 0);
+  }
+  gst_element_set_state (dec, GST_STATE_READY);
+  gst_element_set_state (dec, GST_STATE_PAUSED);
+  fail_unless_equals_uint64 (stat_u64 (dec, "frames"), 0);
+  fail_unless (stat_seconds (dec) == 0);
+  gst_object_unref (enc);
+  gst_object_unref (dec);
+  gst_harness_teardown (h);
 }
 GST_END_TEST;
 
@@ -1401,6 +1542,9 @@ coordtok_suite (void)
   tcase_add_test (tc, test_dec_frame_range);
   tcase_add_test (tc, test_dec_region);
   tcase_add_test (tc, test_dec_slice_property);
+  tcase_add_test (tc, test_dec_region_playing);
+  tcase_add_test (tc, test_mutable_properties);
+  tcase_add_test (tc, test_stats);
   tcase_add_test (tc, test_dec_formats);
   tcase_add_test (tc, test_enc_formats);
   tcase_add_test (tc, test_parse);
