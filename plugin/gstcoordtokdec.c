@@ -297,10 +297,9 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
   *pts = GST_CLOCK_TIME_NONE;
   if (t->pts != CT_TOKENS_TIME_NONE && h->pts != CT_TOKENS_TIME_NONE &&
       GST_CLOCK_TIME_IS_VALID (base)) {
-    gint64 v = (gint64) base + ((gint64) t->pts - (gint64) h->pts);
-    *pts = v >= 0 ? (GstClockTime) v : 0;
+    *pts = ct_tokens_time_rebase (base, h->pts, t->pts);
   } else if (t->pts != CT_TOKENS_TIME_NONE && !GST_CLOCK_TIME_IS_VALID (base)) {
-    *pts = t->pts;
+    *pts = ct_tokens_time_rebase (0, 0, t->pts);
   } else if (GST_CLOCK_TIME_IS_VALID (base) && have_fps) {
     *pts = base + gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
   } else if (GST_CLOCK_TIME_IS_VALID (base) && f == 0) {
@@ -308,7 +307,7 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
   }
 
   if (t->duration != CT_TOKENS_TIME_NONE)
-    *dur = t->duration;
+    *dur = ct_tokens_time_rebase (0, 0, t->duration);
   else if (have_fps)
     *dur = gst_util_uint64_scale (f + 1, GST_SECOND * h->fps_d, h->fps_n) -
         gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
@@ -451,7 +450,8 @@ decode_record (GstElement * element, gpointer data)
       frame_times (r, f, &pts, &dur);
       if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
         guint64 cstart, cstop;
-        GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
+        GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ?
+            ct_tokens_time_rebase (pts, 0, dur) : GST_CLOCK_TIME_NONE;
         if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
                 &cstart, &cstop)) {
           GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
@@ -482,9 +482,10 @@ decode_record (GstElement * element, gpointer data)
       if (GST_CLOCK_TIME_IS_VALID (pts)) {
         if (!GST_CLOCK_TIME_IS_VALID (pts0))
           pts0 = pts;
-        GstClockTimeDiff late = (g_get_monotonic_time () - tstart) * GST_USECOND -
-            (GstClockTimeDiff) (pts - pts0);
-        need_latency = MAX (need_latency, (GstClockTime) MAX (late, 0));
+        /* unsigned: forged frame-table times may be anywhere */
+        GstClockTime spent = (g_get_monotonic_time () - tstart) * GST_USECOND,
+            ahead = pts > pts0 ? pts - pts0 : 0;
+        need_latency = MAX (need_latency, spent > ahead ? spent - ahead : 0);
       }
       self->qos_processed++;
       ret = gst_pad_push (self->srcpad, out);
@@ -553,8 +554,15 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
           ct_tokens_dtype_name (ci->dtype), ci->rxy, ci->rxy, ci->rt, ci->rxy,
           ci->rt, ci->rxy, ci->channels);
   }
-  if (!err && ct_tokens_header_parse (map.data, map.size, &r->h, NULL, 0, &err)) {
-    /* sizes are trusted only now, after the header CRC */
+  /* sizes are bounded by the header check and must be the model's before
+   * anything is allocated or unpacked: a record that did not come through
+   * coordtokparse (appsrc, a network source) is checked here first */
+  if (!err && ct_tokens_header_parse (map.data, map.size, &r->h, NULL, 0, &err) &&
+      !ct_tokens_check_model (&r->h, self->model, &err)) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
+    goto error;
+  }
+  if (!err) {
     r->times = g_new0 (CtTokensFrameTime, r->h.n_frames);
     r->z = g_try_malloc (ct_tokens_n_elems (&r->h) * sizeof (float));
     if (!r->z)
@@ -587,10 +595,6 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       gst_coordtok_worker_push_event (&self->worker, gst_event_new_gap (pts, dur));
     self->discont = TRUE;
     return GST_FLOW_OK;
-  }
-  if (!ct_tokens_check_model (&r->h, self->model, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
-    goto error;
   }
   if (r->h.dtype != self->sink_info.dtype || (gint) r->h.width != self->sink_info.width
       || (gint) r->h.height != self->sink_info.height) {
