@@ -45,6 +45,7 @@
 #endif
 #include "gstcoordtokenc.h"
 #include "gstcoordtokworker.h"
+#include "coordtok-enc-memory.h"
 
 #include <string.h>
 
@@ -60,6 +61,7 @@ enum {
   PROP_MODEL_ID,
   PROP_THREADS,
   PROP_WINDOW,
+  PROP_MAX_MEMORY,
 };
 
 #define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
@@ -87,6 +89,7 @@ struct _GstCoordTokEnc {
   gint cuda_device_id;
   guint threads;
   GstCoordTokDType dtype;
+  guint64 max_memory;           /* bytes; 0: half of the machine's memory */
 
   /* READY and up */
   CtModel *model;
@@ -468,6 +471,26 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
     g_clear_error (&err);
     return FALSE;
   }
+  {
+    CtEncMemory mem;
+    GST_OBJECT_LOCK (self);
+    guint64 budget = self->max_memory ? self->max_memory :
+        ct_enc_memory_default_budget ();
+    GST_OBJECT_UNLOCK (self);
+    ct_enc_memory_estimate (c, &h, &mem);
+    if (mem.total > budget) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("coordtokenc cannot hold %dx%d frames in its memory budget: %.2f GiB "
+              "needed (two windows of %d frames: %.2f GiB, tokens %.2f GiB, "
+              "encoder workspace %.2f GiB), max-memory is %.2f GiB%s (scale the "
+              "frames down with videoscale, or raise max-memory)", probe.width,
+              probe.height, mem.total / 1073741824.0, c->T,
+              mem.windows / 1073741824.0, mem.tokens / 1073741824.0,
+              mem.workspace / 1073741824.0, budget / 1073741824.0,
+              self->max_memory ? "" : " (half of this machine's memory)"), (NULL));
+      return FALSE;
+    }
+  }
   self->info = info;
   self->have_info = TRUE;
   /* Both windows now: allocated at a window's end instead, while the
@@ -801,6 +824,9 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
     case PROP_DTYPE:
       self->dtype = g_value_get_enum (value);
       break;
+    case PROP_MAX_MEMORY:
+      self->max_memory = g_value_get_uint64 (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -836,6 +862,9 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_WINDOW:
       g_value_set_int (value, self->model ? ct_model_config (self->model)->T : 0);
+      break;
+    case PROP_MAX_MEMORY:
+      g_value_set_uint64 (value, self->max_memory);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -934,6 +963,20 @@ gst_coordtok_enc_class_init (GstCoordTokEncClass * klass)
       g_param_spec_int ("window", "Window",
           "Frames per token window (the model's T); 0 until the element is READY",
           0, G_MAXINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:max-memory:
+   *
+   * Memory budget in bytes for what the element holds for a frame size (two
+   * RGB windows, the token planes and record, the encoder's workspace
+   * bound); caps of frames that need more are refused with the numbers.
+   * 0: half of the machine's physical memory.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_MEMORY,
+      g_param_spec_uint64 ("max-memory", "Memory budget",
+          "Bytes the element may hold for a frame size (two windows of frames, "
+          "tokens, encoder workspace); larger frames are refused at caps. "
+          "0: half of the machine's physical memory",
+          0, G_MAXUINT64, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
