@@ -44,6 +44,7 @@
 #include "config.h"
 #endif
 #include "gstcoordtokdec.h"
+#include "coordtok-live-deadline.h"
 #include "gstcoordtokworker.h"
 
 #include <string.h>
@@ -65,9 +66,13 @@ enum {
   PROP_REGION_HEIGHT,
   PROP_MODEL_ID,
   PROP_THREADS,
+  PROP_LATENCY_MARGIN,
 };
 
 #define DEFAULT_DEVICE GST_COORDTOK_DEVICE_AUTO
+#define DEFAULT_LATENCY_MARGIN GST_SECOND
+#define DEC_MAX_RECORDS 2           /* queued or decoding, then upstream waits */
+#define DEC_LIVE_MAX_RECORDS 64     /* live: the source is not held */
 
 /* A checked token record on its way to the worker. */
 typedef struct {
@@ -120,6 +125,7 @@ struct _GstCoordTokDec {
   gdouble proportion;
   GstClockTime decode_latency;  /* measured (or estimated) processing */
   GstClockTime reported;        /* what the last LATENCY answer said */
+  CtLiveDeadline deadline;      /* live: own deadline (worker reads it) */
 };
 
 #define gst_coordtok_dec_parent_class parent_class
@@ -315,14 +321,25 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
     *dur = GST_CLOCK_TIME_NONE;
 }
 
-/* TRUE when frames [f0, f1) all end before the QoS deadline. */
+/* TRUE when frames [f0, f1) all end before the QoS deadline, or (live)
+ * cannot be pushed by the element's own deadline any more. */
 static gboolean
-chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
+chunk_is_late (GstCoordTokDec * self, const Record * r, guint f0, guint f1)
 {
   GstClockTime pts, dur, earliest;
+  CtLiveDeadline d;
   GST_OBJECT_LOCK (self);
   earliest = self->earliest_time;
+  d = self->deadline;
   GST_OBJECT_UNLOCK (self);
+  if (d.live && self->segment.format == GST_FORMAT_TIME) {
+    frame_times (r, f0, &pts, &dur);
+    GstClockTime rt = GST_CLOCK_TIME_IS_VALID (pts) ?
+        gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts) :
+        GST_CLOCK_TIME_NONE;
+    if (ct_live_deadline_missed (&d, ct_live_deadline_now (GST_ELEMENT (self)), rt))
+      return TRUE;
+  }
   if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
     return FALSE;
   frame_times (r, f1 - 1, &pts, &dur);
@@ -426,7 +443,17 @@ decode_record (GstElement * element, gpointer data)
 
   for (guint f0 = t0; f0 < t0 + nt && ret == GST_FLOW_OK; f0 += chunk) {
     guint n = MIN (chunk, t0 + nt - f0);
-    if (chunk_is_late (self, r, f0 + n)) {
+    if (chunk_is_late (self, r, f0, f0 + n)) {
+      GST_OBJECT_LOCK (self);
+      gboolean hopeless = ct_live_deadline_hopeless (&self->deadline);
+      CtLiveDeadline d = self->deadline;
+      GST_OBJECT_UNLOCK (self);
+      if (hopeless)
+        GST_ELEMENT_WARNING (self, CORE, CLOCK, ("Decoding a chunk of %u frames "
+                "takes %.2f s, more than the live latency bound of %.2f s (%.2f s "
+                "reported + latency-margin %.2f s): every chunk is skipped; raise "
+                "latency-margin or decode a smaller region", n, d.chunk_time / 1e9,
+                (d.reported + d.margin) / 1e9, d.reported / 1e9, d.margin / 1e9), (NULL));
       post_qos_drop (self, r, f0, n);
       discont = TRUE;
       continue;
@@ -434,6 +461,7 @@ decode_record (GstElement * element, gpointer data)
     CtRegion part = region;
     part.t0 = f0;
     part.nt = n;
+    gint64 chunk_start = g_get_monotonic_time ();
     if (!ct_session_rasterize_tiles (self->session, r->z, &grid, r->h.n_frames,
             slice, &part, self->out, &err)) {
       GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("CoordTok decoding failed: %s",
@@ -441,6 +469,10 @@ decode_record (GstElement * element, gpointer data)
       g_clear_error (&err);
       return GST_FLOW_ERROR;
     }
+    GST_OBJECT_LOCK (self);
+    ct_live_deadline_chunk_took (&self->deadline,
+        (g_get_monotonic_time () - chunk_start) * GST_USECOND);
+    GST_OBJECT_UNLOCK (self);
     for (guint i = 0; i < n && ret == GST_FLOW_OK; i++) {
       guint f = f0 + i;
       GstClockTime pts, dur;
@@ -498,7 +530,9 @@ decode_record (GstElement * element, gpointer data)
 
   gboolean repost = FALSE;
   GST_OBJECT_LOCK (self);
-  if (need_latency > self->decode_latency) {
+  /* live: the bound stays what was reported at start (plus the margin);
+   * late chunks are skipped instead of raising the pipeline's latency */
+  if (need_latency > self->decode_latency && !self->deadline.live) {
     self->decode_latency = need_latency;
     repost = GST_CLOCK_TIME_IS_VALID (self->reported) && need_latency > self->reported;
   }
@@ -729,6 +763,14 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
         if (GST_CLOCK_TIME_IS_VALID (max))
           max += lat;
       }
+      GST_OBJECT_LOCK (self);
+      self->deadline.live = live;
+      self->deadline.reported = min;
+      GST_OBJECT_UNLOCK (self);
+      /* live: records queue instead of holding the source (late ones are
+       * skipped at once by the deadline, so the queue stays short) */
+      gst_coordtok_worker_set_max_data (&self->worker, live ? DEC_LIVE_MAX_RECORDS :
+          DEC_MAX_RECORDS);
       GST_DEBUG_OBJECT (self, "latency: live %d, ours %" GST_TIME_FORMAT
           ", total min %" GST_TIME_FORMAT, live, GST_TIME_ARGS (lat),
           GST_TIME_ARGS (min));
@@ -846,6 +888,9 @@ gst_coordtok_dec_change_state (GstElement * element, GstStateChange transition)
       self->qos_processed = self->qos_dropped = 0;
       self->earliest_time = GST_CLOCK_TIME_NONE;
       self->reported = GST_CLOCK_TIME_NONE;
+      GST_OBJECT_LOCK (self);
+      ct_live_deadline_reset (&self->deadline);
+      GST_OBJECT_UNLOCK (self);
       gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
       break;
     default:
@@ -889,6 +934,9 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
   switch (prop_id) {
     case PROP_THREADS:
       self->threads = g_value_get_uint (value);
+      break;
+    case PROP_LATENCY_MARGIN:
+      self->deadline.margin = g_value_get_uint64 (value);
       break;
     case PROP_MODEL:
       g_free (self->model_path);
@@ -938,6 +986,9 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
   switch (prop_id) {
     case PROP_THREADS:
       g_value_set_uint (value, self->threads);
+      break;
+    case PROP_LATENCY_MARGIN:
+      g_value_set_uint64 (value, self->deadline.margin);
       break;
     case PROP_MODEL:
       g_value_set_string (value, self->model_path);
@@ -1116,6 +1167,21 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
    */
   gst_coordtok_install_threads_property (gobject_class, PROP_THREADS);
   /**
+   * coordtokdec:latency-margin:
+   *
+   * In a live pipeline, how much later than the latency it reported (its
+   * own and upstream's) the decoder may push a frame; chunks that cannot
+   * make it are skipped with a QoS message, whether or not the sink sends
+   * QoS, and records queue instead of holding the live source.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY_MARGIN,
+      g_param_spec_uint64 ("latency-margin", "Latency margin",
+          "Live pipelines: nanoseconds a frame may be pushed after the latency "
+          "the decoder reported (upstream + its own); later chunks are skipped "
+          "with a QoS message, whatever the sink does",
+          0, G_MAXUINT64, DEFAULT_LATENCY_MARGIN,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
    * coordtokdec:cuda-device-id:
    *
    * CUDA device to run on, as nvcodec's elements pick theirs; -1: the
@@ -1156,11 +1222,13 @@ gst_coordtok_dec_init (GstCoordTokDec * self)
   gst_pad_set_query_function (self->srcpad, gst_coordtok_dec_src_query);
   gst_pad_set_event_function (self->srcpad, gst_coordtok_dec_src_event);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
-  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, 2,
+  gst_coordtok_worker_init (&self->worker, GST_ELEMENT (self), self->srcpad, DEC_MAX_RECORDS,
       decode_record, record_free);
   self->worker.event_func = worker_event;
 
   self->device = DEFAULT_DEVICE;
+  self->deadline.margin = DEFAULT_LATENCY_MARGIN;
+  ct_live_deadline_reset (&self->deadline);
   self->cuda_device_id = GST_COORDTOK_DEFAULT_CUDA_DEVICE_ID;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }
