@@ -8,8 +8,13 @@
  *     bound = latency reported up to the decoder (upstream + its own, as the
  *             last LATENCY answer said) + latency-margin,
  *
+ * (the pipeline asks for the latency only once a first frame reaches the
+ * sink; the decoder asks upstream itself at its first record, so that the
+ * first windows are not decoded blind and the source not held meanwhile)
+ *
  * and a chunk that would miss it (now + the time a chunk takes) is skipped
- * with a QoS message, before any work, whatever the sink does.
+ * with a QoS message, before any work, whatever the sink does; a chunk that
+ * took longer than expected and missed it is dropped, not pushed late.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #ifndef COORDTOK_LIVE_DEADLINE_H
 #define COORDTOK_LIVE_DEADLINE_H
@@ -22,6 +27,7 @@ typedef struct {
   GstClockTime margin;        /* the latency-margin property */
   GstClockTime chunk_time;    /* recent time to decode one chunk (slow decay) */
   gboolean warned;            /* told that no chunk can make the bound */
+  gboolean asked;             /* upstream was asked (first record) */
 } CtLiveDeadline;
 
 static inline void
@@ -30,7 +36,7 @@ ct_live_deadline_reset (CtLiveDeadline *d)
   d->live = FALSE;
   d->reported = GST_CLOCK_TIME_NONE;
   d->chunk_time = 0;
-  d->warned = FALSE;
+  d->warned = d->asked = FALSE;
 }
 
 /* The element's clock as running time, or NONE (no clock, not playing). */
@@ -69,6 +75,26 @@ ct_live_deadline_hopeless (CtLiveDeadline *d)
     return FALSE;
   d->warned = TRUE;
   return TRUE;
+}
+
+/* TRUE when a decoded chunk whose first frame has running time rt is past
+ * its deadline already (a chunk slower than expected): its frames are
+ * dropped, not pushed late. */
+static inline gboolean
+ct_live_deadline_passed (const CtLiveDeadline *d, GstClockTime now, GstClockTime rt)
+{
+  CtLiveDeadline none = *d;
+  none.chunk_time = 0;
+  return ct_live_deadline_missed (&none, now, rt);
+}
+
+/* A chunk was skipped for the deadline: the estimate decays, so that after
+ * a slow spell (a busy machine) the decoder tries again; a try that turns
+ * out too slow is dropped by ct_live_deadline_passed. */
+static inline void
+ct_live_deadline_skipped (CtLiveDeadline *d)
+{
+  d->chunk_time -= d->chunk_time / 16;
 }
 
 /* A chunk took `took`: the estimate follows increases at once and decays

@@ -337,8 +337,12 @@ chunk_is_late (GstCoordTokDec * self, const Record * r, guint f0, guint f1)
     GstClockTime rt = GST_CLOCK_TIME_IS_VALID (pts) ?
         gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts) :
         GST_CLOCK_TIME_NONE;
-    if (ct_live_deadline_missed (&d, ct_live_deadline_now (GST_ELEMENT (self)), rt))
+    if (ct_live_deadline_missed (&d, ct_live_deadline_now (GST_ELEMENT (self)), rt)) {
+      GST_OBJECT_LOCK (self);
+      ct_live_deadline_skipped (&self->deadline);
+      GST_OBJECT_UNLOCK (self);
       return TRUE;
+    }
   }
   if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
     return FALSE;
@@ -348,6 +352,21 @@ chunk_is_late (GstCoordTokDec * self, const Record * r, guint f0, guint f1)
   GstClockTime end = pts + (GST_CLOCK_TIME_IS_VALID (dur) ? dur : 0);
   guint64 rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, end);
   return GST_CLOCK_TIME_IS_VALID (rt) && rt < earliest;
+}
+
+/* Live: the chunk from frame f0, decoded, is past its deadline already. */
+static gboolean
+chunk_missed_deadline (GstCoordTokDec * self, const Record * r, guint f0,
+    const CtLiveDeadline * d)
+{
+  GstClockTime pts, dur;
+  if (self->segment.format != GST_FORMAT_TIME)
+    return FALSE;
+  frame_times (r, f0, &pts, &dur);
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return FALSE;
+  return ct_live_deadline_passed (d, ct_live_deadline_now (GST_ELEMENT (self)),
+      gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts));
 }
 
 static void
@@ -472,7 +491,13 @@ decode_record (GstElement * element, gpointer data)
     GST_OBJECT_LOCK (self);
     ct_live_deadline_chunk_took (&self->deadline,
         (g_get_monotonic_time () - chunk_start) * GST_USECOND);
+    CtLiveDeadline d = self->deadline;
     GST_OBJECT_UNLOCK (self);
+    if (d.live && chunk_missed_deadline (self, r, f0, &d)) {
+      post_qos_drop (self, r, f0, n);
+      discont = TRUE;
+      continue;
+    }
     for (guint i = 0; i < n && ret == GST_FLOW_OK; i++) {
       guint f = f0 + i;
       GstClockTime pts, dur;
@@ -540,6 +565,36 @@ decode_record (GstElement * element, gpointer data)
   if (repost)
     gst_element_post_message (element, gst_message_new_latency (GST_OBJECT (self)));
   return ret;
+}
+
+/* Once per stream, before the pipeline's own LATENCY query (it comes only
+ * after a first frame reached the sink): is upstream live, and with what
+ * latency?  Sets the live deadline and the record queue as that answer
+ * would (gst_coordtok_dec_src_query). */
+static void
+ask_upstream_latency (GstCoordTokDec * self)
+{
+  GST_OBJECT_LOCK (self);
+  gboolean asked = self->deadline.asked;
+  self->deadline.asked = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  if (asked)
+    return;
+  GstQuery *q = gst_query_new_latency ();
+  if (gst_pad_peer_query (self->sinkpad, q)) {
+    gboolean live;
+    GstClockTime min, max;
+    gst_query_parse_latency (q, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    if (live && !self->deadline.live) {
+      self->deadline.live = TRUE;
+      self->deadline.reported = min + self->decode_latency;
+    }
+    GST_OBJECT_UNLOCK (self);
+    if (live)
+      gst_coordtok_worker_set_max_data (&self->worker, DEC_LIVE_MAX_RECORDS);
+  }
+  gst_query_unref (q);
 }
 
 static GstFlowReturn
@@ -646,6 +701,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
   r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
+  ask_upstream_latency (self);
   return gst_coordtok_worker_push (&self->worker, r);
 
 error:

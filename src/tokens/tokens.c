@@ -142,7 +142,10 @@ ct_tokens_header_init (CtTokensHeader *h, const CtModel *model, CtTokensDType dt
   h->tile_height = c->H;
   h->par_n = h->par_d = 1;
   h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * n_frames;
-  h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
+  /* (a model too large for a record: refused by ct_tokens_header_finish) */
+  gsize n;
+  h->payload_size = ct_tokens_count_elems (h, &n) ? (guint64) n *
+      ct_tokens_dtype_size (dtype) : G_MAXUINT64;
   g_strlcpy (h->model_id, ct_model_id (model), sizeof h->model_id);
 }
 
