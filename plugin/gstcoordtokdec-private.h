@@ -5,6 +5,7 @@
 #define GST_COORDTOK_DEC_PRIVATE_H
 
 #include "gstcoordtokdec.h"
+#include "coordtok-live-deadline.h"
 
 G_BEGIN_DECLS
 
@@ -42,7 +43,11 @@ struct _GstCoordTokDec {
   /* QoS from downstream (object lock) */
   GstClockTime earliest_time;   /* frames ending before are late */
   gdouble proportion;
+  CtLiveDeadline deadline;      /* live: own deadline (object lock) */
 };
+
+#define DEC_MAX_RECORDS 2           /* queued or decoding, then upstream waits */
+#define DEC_LIVE_MAX_RECORDS 64     /* live: the source is not held */
 
 
 /* gstcoordtokdec.c: the properties as they apply to frames of w x h. */

@@ -62,6 +62,7 @@ enum {
   PROP_REGION_TOP,
   PROP_REGION_WIDTH,
   PROP_REGION_HEIGHT,
+  PROP_LATENCY_MARGIN,
 };
 
 #define gst_coordtok_dec_parent_class parent_class
@@ -193,6 +194,46 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   return TRUE;
 }
 
+/* Live: the deadline and the record queue as a LATENCY answer says
+ * (coordtok-live-deadline.h). */
+static void
+set_live (GstCoordTokDec * self, gboolean live, GstClockTime reported)
+{
+  GST_OBJECT_LOCK (self);
+  self->deadline.live = live;
+  self->deadline.reported = reported;
+  GST_OBJECT_UNLOCK (self);
+  /* live: records queue instead of holding the source (late ones are
+   * skipped at once by the deadline, so the queue stays short) */
+  gst_coordtok_worker_set_max_data (&self->base.worker, live ? DEC_LIVE_MAX_RECORDS :
+      DEC_MAX_RECORDS);
+}
+
+/* Once per stream, before the pipeline's own LATENCY query (it comes only
+ * after a first frame reached the sink): is upstream live, and with what
+ * latency? */
+static void
+ask_upstream_latency (GstCoordTokDec * self)
+{
+  GST_OBJECT_LOCK (self);
+  gboolean asked = self->deadline.asked, known = self->deadline.live;
+  self->deadline.asked = TRUE;
+  GstClockTime ours = self->base.fixed_latency +
+      (GST_CLOCK_TIME_IS_VALID (self->base.processing) ? self->base.processing : 0);
+  GST_OBJECT_UNLOCK (self);
+  if (asked || known)
+    return;
+  GstQuery *q = gst_query_new_latency ();
+  if (gst_pad_peer_query (self->base.sinkpad, q)) {
+    gboolean live;
+    GstClockTime min, max;
+    gst_query_parse_latency (q, &live, &min, &max);
+    if (live)
+      set_live (self, TRUE, min + ours);
+  }
+  gst_query_unref (q);
+}
+
 static GstFlowReturn
 gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
@@ -230,8 +271,15 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
           ct_tokens_dtype_name (ci->dtype), ci->rxy, ci->rxy, ci->rt, ci->rxy,
           ci->rt, ci->rxy, ci->channels);
   }
-  if (!err && ct_tokens_header_parse (map.data, map.size, &r->h, NULL, 0, &err)) {
-    /* sizes are trusted only now, after the header CRC */
+  /* sizes are bounded by the header check and must be the model's before
+   * anything is allocated or unpacked: a record that did not come through
+   * coordtokparse (appsrc, a network source) is checked here first */
+  if (!err && ct_tokens_header_parse (map.data, map.size, &r->h, NULL, 0, &err) &&
+      !ct_tokens_check_model (&r->h, self->base.model, &err)) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
+    goto error;
+  }
+  if (!err) {
     r->times = g_new0 (CtTokensFrameTime, r->h.n_frames);
     r->z = g_try_malloc (ct_tokens_n_elems (&r->h) * sizeof (float));
     if (!r->z)
@@ -266,10 +314,6 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     self->discont = TRUE;
     return GST_FLOW_OK;
   }
-  if (!ct_tokens_check_model (&r->h, self->base.model, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", err->message), (NULL));
-    goto error;
-  }
   if (r->h.dtype != self->sink_info.dtype || (gint) r->h.width != self->sink_info.width
       || (gint) r->h.height != self->sink_info.height) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
@@ -286,6 +330,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
   r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
+  ask_upstream_latency (self);
   return gst_coordtok_worker_push (&self->base.worker, r);
 
 error:
@@ -384,6 +429,15 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       gst_coordtok_answer_caps_query (query, caps);
       return TRUE;
     }
+    case GST_QUERY_LATENCY:{
+      if (!gst_coordtok_element_src_query (pad, parent, query))
+        return FALSE;
+      gboolean live;
+      GstClockTime min, max;
+      gst_query_parse_latency (query, &live, &min, &max);
+      set_live (self, live, min);
+      return TRUE;
+    }
     default:
       return gst_coordtok_element_src_query (pad, parent, query);
   }
@@ -414,6 +468,7 @@ reset (GstCoordTokElement * base)
   self->qos_processed = self->qos_dropped = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
+  ct_live_deadline_reset (&self->deadline);
   GST_OBJECT_UNLOCK (self);
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }
@@ -447,6 +502,8 @@ gst_coordtok_dec_set_property (GObject * object, guint prop_id,
     *field = g_value_get_uint (value);
   else if (prop_id == PROP_SLICE)
     self->slice = g_value_get_int (value);
+  else if (prop_id == PROP_LATENCY_MARGIN)
+    self->deadline.margin = g_value_get_uint64 (value);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
@@ -465,6 +522,8 @@ gst_coordtok_dec_get_property (GObject * object, guint prop_id, GValue * value,
   else if (prop_id == PROP_SLICE)       /* 0 reads back as the model's default */
     g_value_set_int (value, (self->slice <= 0 && self->base.model) ?
         ct_model_config (self->base.model)->default_slice : self->slice);
+  else if (prop_id == PROP_LATENCY_MARGIN)
+    g_value_set_uint64 (value, self->deadline.margin);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
@@ -581,17 +640,34 @@ gst_coordtok_dec_class_init (GstCoordTokDecClass * klass)
       "Preview: height (pixels) of the decoded region, a multiple of the "
       "patch size; the output frames have this height. 0: to the bottom "
       "edge. " REGION_MUTABLE);
+  /**
+   * coordtokdec:latency-margin:
+   *
+   * In a live pipeline, how much later than the latency it reported (its
+   * own and upstream's) the decoder may push a frame; chunks that cannot
+   * make it are skipped with a QoS message, whether or not the sink sends
+   * QoS, and records queue instead of holding the live source.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY_MARGIN,
+      g_param_spec_uint64 ("latency-margin", "Latency margin",
+          "Live pipelines: nanoseconds a frame may be pushed after the latency "
+          "the decoder reported (upstream + its own); later chunks are skipped "
+          "with a QoS message, whatever the sink does. Changeable at any time",
+          0, G_MAXUINT64, GST_SECOND, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 }
 
 static void
 gst_coordtok_dec_init (GstCoordTokDec * self)
 {
   gst_coordtok_element_add_pads (&self->base, &sink_template, &src_template,
-      gst_coordtok_dec_chain, 2, gst_coordtok_dec_decode_record,
+      gst_coordtok_dec_chain, DEC_MAX_RECORDS, gst_coordtok_dec_decode_record,
       gst_coordtok_dec_record_free);
   gst_pad_set_event_function (self->base.sinkpad, gst_coordtok_dec_sink_event);
   gst_pad_set_query_function (self->base.srcpad, gst_coordtok_dec_src_query);
   gst_pad_set_event_function (self->base.srcpad, gst_coordtok_dec_src_event);
   self->base.worker.event_func = gst_coordtok_dec_worker_event;
+  ct_live_deadline_reset (&self->deadline);
+  self->deadline.margin = GST_SECOND;
   gst_segment_init (&self->segment, GST_FORMAT_UNDEFINED);
 }

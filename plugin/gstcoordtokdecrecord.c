@@ -97,10 +97,9 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
   *pts = GST_CLOCK_TIME_NONE;
   if (t->pts != CT_TOKENS_TIME_NONE && h->pts != CT_TOKENS_TIME_NONE &&
       GST_CLOCK_TIME_IS_VALID (base)) {
-    gint64 v = (gint64) base + ((gint64) t->pts - (gint64) h->pts);
-    *pts = v >= 0 ? (GstClockTime) v : 0;
+    *pts = ct_tokens_time_rebase (base, h->pts, t->pts);
   } else if (t->pts != CT_TOKENS_TIME_NONE && !GST_CLOCK_TIME_IS_VALID (base)) {
-    *pts = t->pts;
+    *pts = ct_tokens_time_rebase (0, 0, t->pts);
   } else if (GST_CLOCK_TIME_IS_VALID (base) && have_fps) {
     *pts = base + gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
   } else if (GST_CLOCK_TIME_IS_VALID (base) && f == 0) {
@@ -108,7 +107,7 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
   }
 
   if (t->duration != CT_TOKENS_TIME_NONE)
-    *dur = t->duration;
+    *dur = ct_tokens_time_rebase (0, 0, t->duration);
   else if (have_fps)
     *dur = gst_util_uint64_scale (f + 1, GST_SECOND * h->fps_d, h->fps_n) -
         gst_util_uint64_scale (f, GST_SECOND * h->fps_d, h->fps_n);
@@ -116,14 +115,30 @@ frame_times (const Record * r, guint f, GstClockTime * pts, GstClockTime * dur)
     *dur = GST_CLOCK_TIME_NONE;
 }
 
-/* TRUE when frames [f0, f1) all end before the QoS deadline. */
+/* TRUE when frames [f0, f1) all end before the QoS deadline, or (live)
+ * cannot be pushed by the element's own deadline any more
+ * (coordtok-live-deadline.h). */
 static gboolean
-chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
+chunk_is_late (GstCoordTokDec * self, const Record * r, guint f0, guint f1)
 {
   GstClockTime pts, dur, earliest;
+  CtLiveDeadline d;
   GST_OBJECT_LOCK (self);
   earliest = self->earliest_time;
+  d = self->deadline;
   GST_OBJECT_UNLOCK (self);
+  if (d.live && self->segment.format == GST_FORMAT_TIME) {
+    frame_times (r, f0, &pts, &dur);
+    GstClockTime rt = GST_CLOCK_TIME_IS_VALID (pts) ?
+        gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts) :
+        GST_CLOCK_TIME_NONE;
+    if (ct_live_deadline_missed (&d, ct_live_deadline_now (GST_ELEMENT (self)), rt)) {
+      GST_OBJECT_LOCK (self);
+      ct_live_deadline_skipped (&self->deadline);
+      GST_OBJECT_UNLOCK (self);
+      return TRUE;
+    }
+  }
   if (!GST_CLOCK_TIME_IS_VALID (earliest) || self->segment.format != GST_FORMAT_TIME)
     return FALSE;
   frame_times (r, f1 - 1, &pts, &dur);
@@ -132,6 +147,21 @@ chunk_is_late (GstCoordTokDec * self, const Record * r, guint f1)
   GstClockTime end = pts + (GST_CLOCK_TIME_IS_VALID (dur) ? dur : 0);
   guint64 rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, end);
   return GST_CLOCK_TIME_IS_VALID (rt) && rt < earliest;
+}
+
+/* Live: the chunk from frame f0, decoded, is past its deadline already. */
+static gboolean
+chunk_missed_deadline (GstCoordTokDec * self, const Record * r, guint f0,
+    const CtLiveDeadline * d)
+{
+  GstClockTime pts, dur;
+  if (self->segment.format != GST_FORMAT_TIME)
+    return FALSE;
+  frame_times (r, f0, &pts, &dur);
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return FALSE;
+  return ct_live_deadline_passed (d, ct_live_deadline_now (GST_ELEMENT (self)),
+      gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts));
 }
 
 static void
@@ -165,6 +195,7 @@ typedef struct {
   GstFlowReturn ret;
   guint64 pushed, dropped;      /* frames pushed, and not decoded (late) */
   gint64 pushing_us;            /* time spent pushing, not in the engine */
+  gint64 chunk_start;           /* when the chunk being decoded began */
 } Push;
 
 /* Frame sink: chunks whose frames are all late are not decoded. */
@@ -172,9 +203,22 @@ static gboolean
 push_skip (gpointer user, int f0, int n)
 {
   Push *p = user;
-  if (!chunk_is_late (p->self, p->r, f0 + n))
+  GstCoordTokDec *self = p->self;
+  if (!chunk_is_late (self, p->r, f0, f0 + n)) {
+    p->chunk_start = g_get_monotonic_time ();
     return FALSE;
-  post_qos_drop (p->self, p->r, f0, n);
+  }
+  GST_OBJECT_LOCK (self);
+  gboolean hopeless = ct_live_deadline_hopeless (&self->deadline);
+  CtLiveDeadline d = self->deadline;
+  GST_OBJECT_UNLOCK (self);
+  if (hopeless)
+    GST_ELEMENT_WARNING (self, CORE, CLOCK, ("Decoding a chunk of %d frames "
+            "takes %.2f s, more than the live latency bound of %.2f s (%.2f s "
+            "reported + latency-margin %.2f s): every chunk is skipped; raise "
+            "latency-margin or decode a smaller region", n, d.chunk_time / 1e9,
+            (d.reported + d.margin) / 1e9, d.reported / 1e9, d.margin / 1e9), (NULL));
+  post_qos_drop (self, p->r, f0, n);
   p->discont = TRUE;
   p->dropped += n;
   return TRUE;
@@ -192,7 +236,8 @@ push_frame (Push * p, const guint8 * rgb, guint f)
   frame_times (p->r, f, &pts, &dur);
   if (self->segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pts)) {
     guint64 cstart, cstop;
-    GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : GST_CLOCK_TIME_NONE;
+    GstClockTime stop = GST_CLOCK_TIME_IS_VALID (dur) ?
+        ct_tokens_time_rebase (pts, 0, dur) : GST_CLOCK_TIME_NONE;
     if (!gst_segment_clip (&self->segment, GST_FORMAT_TIME, pts, stop,
             &cstart, &cstop)) {
       GST_LOG_OBJECT (self, "frame %u at %" GST_TIME_FORMAT " outside the segment",
@@ -224,9 +269,10 @@ push_frame (Push * p, const guint8 * rgb, guint f)
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
     if (!GST_CLOCK_TIME_IS_VALID (p->pts0))
       p->pts0 = pts;
-    GstClockTimeDiff late = (g_get_monotonic_time () - p->tstart) * GST_USECOND -
-        (GstClockTimeDiff) (pts - p->pts0);
-    p->need_latency = MAX (p->need_latency, (GstClockTime) MAX (late, 0));
+    /* unsigned: forged frame-table times may be anywhere */
+    GstClockTime spent = (g_get_monotonic_time () - p->tstart) * GST_USECOND,
+        ahead = pts > p->pts0 ? pts - p->pts0 : 0;
+    p->need_latency = MAX (p->need_latency, spent > ahead ? spent - ahead : 0);
   }
   self->qos_processed++;
   p->pushed++;
@@ -238,7 +284,19 @@ static gboolean
 push_frames (gpointer user, const guint8 * rgb, int f0, int n)
 {
   Push *p = user;
+  GstCoordTokDec *self = p->self;
   gint64 t = g_get_monotonic_time ();
+  GST_OBJECT_LOCK (self);
+  ct_live_deadline_chunk_took (&self->deadline, (t - p->chunk_start) * GST_USECOND);
+  CtLiveDeadline d = self->deadline;
+  GST_OBJECT_UNLOCK (self);
+  if (d.live && chunk_missed_deadline (self, p->r, f0, &d)) {
+    /* decoded, but too late to show: dropped, not pushed late */
+    post_qos_drop (self, p->r, f0, n);
+    p->discont = TRUE;
+    p->dropped += n;
+    return TRUE;
+  }
   gsize frame = GST_VIDEO_INFO_WIDTH (&p->self->out_info) *
       (gsize) GST_VIDEO_INFO_HEIGHT (&p->self->out_info) * 3;
   for (int i = 0; i < n && p->ret == GST_FLOW_OK; i++)
@@ -318,6 +376,12 @@ gst_coordtok_dec_decode_record (GstElement * element, gpointer data)
       ct_session_device_name (self->base.session));
   gst_coordtok_element_count (&self->base, 1, push.pushed,
       (took - push.pushing_us) / 1e6, push.dropped, 0);
-  gst_coordtok_element_processed (&self->base, push.need_latency);
+  /* live: the bound stays what was reported at start (plus the margin);
+   * late chunks are skipped instead of raising the pipeline's latency */
+  GST_OBJECT_LOCK (self);
+  gboolean live = self->deadline.live;
+  GST_OBJECT_UNLOCK (self);
+  if (!live)
+    gst_coordtok_element_processed (&self->base, push.need_latency);
   return push.ret;
 }

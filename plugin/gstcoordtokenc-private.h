@@ -25,6 +25,7 @@ struct _GstCoordTokEnc {
 
   /* properties (object lock) */
   GstCoordTokDType dtype;
+  guint64 max_memory;           /* bytes; 0: half of the machine's memory */
 
   /* upstream thread */
   GstVideoInfo info;

@@ -47,6 +47,7 @@
 #include "config.h"
 #endif
 #include "gstcoordtokenc-private.h"
+#include "coordtok-enc-memory.h"
 
 #include <string.h>
 
@@ -57,6 +58,7 @@ enum {
   PROP_0,
   PROP_DTYPE,
   PROP_WINDOW,
+  PROP_MAX_MEMORY,
 };
 
 #define DEFAULT_DTYPE GST_COORDTOK_DTYPE_F32
@@ -203,6 +205,26 @@ set_caps (GstCoordTokEnc * self, GstCaps * caps)
             "videoscale first)", probe.width, probe.height, err->message), (NULL));
     g_clear_error (&err);
     return FALSE;
+  }
+  {
+    CtEncMemory mem;
+    GST_OBJECT_LOCK (self);
+    guint64 budget = self->max_memory ? self->max_memory :
+        ct_enc_memory_default_budget ();
+    GST_OBJECT_UNLOCK (self);
+    ct_enc_memory_estimate (c, &h, &mem);
+    if (mem.total > budget) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("coordtokenc cannot hold %dx%d frames in its memory budget: %.2f GiB "
+              "needed (two windows of %d frames: %.2f GiB, tokens %.2f GiB, "
+              "encoder workspace %.2f GiB), max-memory is %.2f GiB%s (scale the "
+              "frames down with videoscale, or raise max-memory)", probe.width,
+              probe.height, mem.total / 1073741824.0, c->T,
+              mem.windows / 1073741824.0, mem.tokens / 1073741824.0,
+              mem.workspace / 1073741824.0, budget / 1073741824.0,
+              self->max_memory ? "" : " (half of this machine's memory)"), (NULL));
+      return FALSE;
+    }
   }
   self->info = info;
   self->have_info = TRUE;
@@ -400,6 +422,12 @@ gst_coordtok_enc_set_property (GObject * object, guint prop_id,
   GstCoordTokEnc *self = GST_COORDTOK_ENC (object);
   gboolean started;
 
+  if (prop_id == PROP_MAX_MEMORY) {       /* read at the next caps */
+    GST_OBJECT_LOCK (self);
+    self->max_memory = g_value_get_uint64 (value);
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   if (prop_id != PROP_DTYPE) {
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     return;
@@ -424,6 +452,8 @@ gst_coordtok_enc_get_property (GObject * object, guint prop_id, GValue * value,
     g_value_set_enum (value, self->dtype);
   else if (prop_id == PROP_WINDOW)      /* the model's T, once it is loaded */
     g_value_set_int (value, self->base.model ? ct_model_config (self->base.model)->T : 0);
+  else if (prop_id == PROP_MAX_MEMORY)
+    g_value_set_uint64 (value, self->max_memory);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
@@ -454,6 +484,22 @@ install_properties (GObjectClass * gobject_class)
       g_param_spec_int ("window", "Window",
           "Frames per token window (the model's T); 0 until the element is READY",
           0, G_MAXINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * coordtokenc:max-memory:
+   *
+   * Memory budget in bytes for what the element holds for a frame size (two
+   * RGB windows, the token planes and record, the encoder's workspace
+   * bound); caps of frames that need more are refused with the numbers.
+   * 0: half of the machine's physical memory.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_MEMORY,
+      g_param_spec_uint64 ("max-memory", "Memory budget",
+          "Bytes the element may hold for a frame size (two windows of frames, "
+          "tokens, encoder workspace); larger frames are refused at caps. "
+          "0: half of the machine's physical memory. Changeable at any time, "
+          "applies from the next caps",
+          0, G_MAXUINT64, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 }
 
 static void

@@ -33,6 +33,7 @@
 #include "config.h"
 #endif
 #include "gstcoordtokparse.h"
+#include "coordtok-work-budget.h"
 
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct _GstCoordTokParse {
   GstCaps *caps;                /* last caps set */
   guint64 skipped;              /* bytes of garbage skipped, in all */
   guint64 skipped_run;          /* ... since the last good record */
+  CtWorkBudget budget;          /* header checks per input byte */
 };
 
 #define gst_coordtok_parse_parent_class parent_class
@@ -67,6 +69,7 @@ gst_coordtok_parse_start (GstBaseParse * parse)
   gst_base_parse_set_infer_ts (parse, FALSE);
   gst_clear_caps (&self->caps);
   self->skipped = self->skipped_run = 0;
+  ct_work_budget_reset (&self->budget);
   return TRUE;
 }
 
@@ -90,9 +93,21 @@ find_magic (const guint8 * data, gsize size, gsize from)
 /* Skips to the next magic after the current one (a damaged or truncated
  * record): the records after it are still found. */
 static gint
-resync_skip (const guint8 * data, gsize size, gboolean draining)
+resync_skip (GstCoordTokParse * self, const guint8 * data, gsize size,
+    gboolean draining)
 {
   gint next = find_magic (data, size, 1);
+  /* Candidates in the bytes at hand that cannot be a record (bad fixed
+   * header) or whose check the budget cannot pay are passed over here, in
+   * one call: baseparse hands over (and copies) all buffered bytes on every
+   * call, so skipping them one call each cost O(buffered) per forged header. */
+  while (next > 0 && size - next >= CT_TOKENS_FIXED_HEADER_SIZE) {
+    CtTokensHeader h;
+    if (ct_tokens_header_peek (data + next, size - next, &h, NULL) &&
+        ct_work_budget_can (&self->budget, h.header_size))
+      break;
+    next = find_magic (data, size, next + 1);
+  }
   if (next > 0)
     return next;
   /* keep a possibly split magic, unless no more data will come */
@@ -185,6 +200,11 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
    * more than the header itself is waited for, until the CRC matches.  A
    * forged size can then neither stall the stream nor swallow the valid
    * records behind it. */
+  if (!ct_work_budget_can (&self->budget, h.header_size)) {
+    GST_WARNING_OBJECT (self, "too much checking for the data so far (forged "
+        "headers?): a %u-byte header skipped unchecked", h.header_size);
+    goto resync;
+  }
   if (map.size < h.header_size) {
     if (GST_BASE_PARSE_DRAINING (parse)) {
       GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Truncated token record at "
@@ -195,6 +215,7 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
     ret = wait_for (self, parse, h.header_size, map.size);
     goto done;
   }
+  ct_work_budget_spend (&self->budget, h.header_size);
   if (!ct_tokens_header_parse (map.data, map.size, &h, NULL, 0, &err)) {
     GST_WARNING_OBJECT (self, "corrupted token header, resyncing: %s", err->message);
     goto resync;
@@ -224,15 +245,17 @@ gst_coordtok_parse_handle_frame (GstBaseParse * parse, GstBaseParseFrame * frame
     gst_caps_unref (caps);
   }
 
+  ct_work_budget_consume (&self->budget, rec);
   return gst_base_parse_finish_frame (parse, frame, rec);
 
 resync:
   g_clear_error (&err);
-  *skipsize = resync_skip (map.data, map.size, GST_BASE_PARSE_DRAINING (parse));
+  *skipsize = resync_skip (self, map.data, map.size, GST_BASE_PARSE_DRAINING (parse));
   self->skipped += *skipsize;
   self->skipped_run += *skipsize;
   gst_base_parse_set_min_frame_size (parse, CT_TOKENS_FIXED_HEADER_SIZE);
 done:
+  ct_work_budget_consume (&self->budget, MAX (*skipsize, 0));
   gst_buffer_unmap (buf, &map);
   return ret;
 }

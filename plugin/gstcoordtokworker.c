@@ -110,6 +110,15 @@ gst_coordtok_worker_push (GstCoordTokWorker * w, gpointer data)
 }
 
 void
+gst_coordtok_worker_set_max_data (GstCoordTokWorker * w, guint max_data)
+{
+  g_mutex_lock (&w->lock);
+  w->max_data = MAX (max_data, 1);
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+void
 gst_coordtok_worker_push_event (GstCoordTokWorker * w, GstEvent * event)
 {
   g_mutex_lock (&w->lock);

@@ -43,6 +43,9 @@ void gst_coordtok_worker_clear (GstCoordTokWorker * w);
  * upstream thread should return: FLUSHING while flushing, the worker's
  * first error or EOS/NOT_LINKED from downstream, else OK. */
 GstFlowReturn gst_coordtok_worker_push (GstCoordTokWorker * w, gpointer data);
+/* Changes how many work items may be queued or running before a push
+ * waits (live pipelines: more, so that the source is not held). */
+void gst_coordtok_worker_set_max_data (GstCoordTokWorker * w, guint max_data);
 /* Queues a serialized event behind the items queued so far. */
 void gst_coordtok_worker_push_event (GstCoordTokWorker * w, GstEvent * event);
 /* Waits until everything queued so far has run (drain); FALSE if flushing. */

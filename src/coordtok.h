@@ -239,6 +239,11 @@ gboolean ct_session_encode_rgb8 (CtSession *s, const guint8 *rgb, int width,
 gboolean ct_session_rasterize_tiles (CtSession *s, const float *z,
     const CtTileGrid *g, int n_frames, int slice, CtRegion *region, float *out,
     GError **error);
+/* Fills in a region's sizes (<= 0: to the end) and checks it as the
+ * rasterizer does (inside the window and the frame, aligned), without
+ * overflow for any int fields: callers size their output after it. */
+gboolean ct_session_region_normalise (CtSession *s, const CtTileGrid *g,
+    int n_frames, CtRegion *region, GError **error);
 /* Frames the rasterizer decodes together for this grid, slice and region
  * (NULL: whole frames): decoding a region chunk by chunk, chunks starting
  * at region->t0, gives exactly the pixels of decoding it at once. */

@@ -15,20 +15,37 @@
 
 #define ROWS_PER_CALL 4096
 
+/* start and len are caller data: compared without forming start + len,
+ * which overflows an int (issue 25: top = 2^31 - 8 passed as negative). */
 static gboolean
 check_span (const char *what, int *start, int *len, int limit, int align,
     GError **error)
 {
-  if (*len <= 0)
+  if (*start >= 0 && *start < limit && *len <= 0)
     *len = limit - *start;
-  if (*start < 0 || *len < 1 || *start + *len > limit || *start % align ||
-      (*len % align && *start + *len != limit)) {
+  if (*start < 0 || *start >= limit || *len < 1 || *len > limit - *start ||
+      *start % align || (*len % align && *len != limit - *start)) {
     g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "rasterize: %s [%d, %d) must lie inside [0, %d) and be aligned to %d",
-        what, *start, *start + *len, limit, align);
+        "rasterize: %s [%d, %" G_GINT64_FORMAT ") must lie inside [0, %d) and "
+        "be aligned to %d", what, *start, (gint64) *start + *len, limit, align);
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+ct_session_region_normalise (CtSession *s, const CtTileGrid *g, int n_frames,
+    CtRegion *r, GError **error)
+{
+  const CtConfig *c = ct_model_config (s->model);
+  if (n_frames < 1 || n_frames > c->T) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
+        "rasterize: n_frames %d outside 1..%d", n_frames, c->T);
+    return FALSE;
+  }
+  return check_span ("frames", &r->t0, &r->nt, n_frames, c->dec_pt, error) &&
+      check_span ("rows", &r->top, &r->height, g->height, c->dec_pxy, error) &&
+      check_span ("columns", &r->left, &r->width, g->width, c->dec_pxy, error);
 }
 
 /* The part of a (normalised) region inside one tile, in patches of the
@@ -139,12 +156,9 @@ ct_session_rasterize_chunk_frames (CtSession *s, const CtTileGrid *g,
 {
   const CtConfig *c = ct_model_config (s->model);
   CtRegion r = region ? *region : (CtRegion) { 0 };
-  if (r.nt <= 0)
-    r.nt = n_frames - r.t0;
-  if (r.height <= 0)
-    r.height = g->height - r.top;
-  if (r.width <= 0)
-    r.width = g->width - r.left;
+  /* a region rasterize would refuse: any count will do, it is refused there */
+  if (!ct_session_region_normalise (s, g, n_frames, &r, NULL))
+    return 1;
   if (slice <= 0)
     slice = c->default_slice;
   int pt = c->dec_pt;
@@ -274,7 +288,6 @@ ct_rasterize_check (CtSession *s, const float *z, const void *out,
     const CtTileGrid *g, int n_frames, CtRegion *r, GError **error)
 {
   const CtConfig *c = ct_model_config (s->model);
-  int pt = c->dec_pt, p = c->dec_pxy;
   if (!z || !out || !g || g->tile_width != c->W || g->tile_height != c->H ||
       g->cols < 1 || g->rows < 1 || g->width > g->cols * c->W ||
       g->height > g->rows * c->H) {
@@ -283,14 +296,7 @@ ct_rasterize_check (CtSession *s, const float *z, const void *out,
         c->W, c->H);
     return FALSE;
   }
-  if (n_frames < 1 || n_frames > c->T) {
-    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "rasterize: n_frames %d outside 1..%d", n_frames, c->T);
-    return FALSE;
-  }
-  return check_span ("frames", &r->t0, &r->nt, n_frames, pt, error) &&
-      check_span ("rows", &r->top, &r->height, g->height, p, error) &&
-      check_span ("columns", &r->left, &r->width, g->width, p, error);
+  return ct_session_region_normalise (s, g, n_frames, r, error);
 }
 
 gboolean

@@ -228,29 +228,20 @@ model_decode (ModelObject *self, PyObject *args)
     PyErr_Format (InvalidInputError, "n_frames %d: must be 1..%d", n_frames, c->T);
     return NULL;
   }
-  /* normalise first (sizes <= 0: to the end) so that the output can be sized */
-  CtRegion probe = r;
-  if (probe.t0 < 0 || probe.top < 0 || probe.left < 0) {
+  /* normalise first (sizes <= 0: to the end) so that the output can be
+   * sized; the library checks it without int overflow (issue 25) */
+  if (r.t0 < 0 || r.top < 0 || r.left < 0) {
     PyErr_SetString (InvalidInputError, "frame offset and region origin must be >= 0");
     return NULL;
   }
-  if (probe.t0 >= n_frames) {
-    PyErr_Format (InvalidInputError, "frame offset %d: the window has %d frames", probe.t0, n_frames);
+  if (r.t0 >= n_frames) {
+    PyErr_Format (InvalidInputError, "frame offset %d: the window has %d frames", r.t0, n_frames);
     return NULL;
   }
-  if (probe.nt <= 0 || probe.nt > n_frames - probe.t0)
-    probe.nt = n_frames - probe.t0;
-  if (probe.height <= 0)
-    probe.height = fh - probe.top;
-  if (probe.width <= 0)
-    probe.width = fw - probe.left;
-  if (probe.height <= 0 || probe.width <= 0 || probe.top + probe.height > fh ||
-      probe.left + probe.width > fw) {
-    PyErr_Format (InvalidInputError, "region %dx%d at (%d, %d) is outside the %dx%d frame",
-        probe.width, probe.height, probe.left, probe.top, fw, fh);
-    return NULL;
-  }
-  r = probe;
+  if (r.nt > n_frames - r.t0)     /* a count past the end: to the end */
+    r.nt = 0;
+  if (!ct_session_region_normalise (self->session, &grid, n_frames, &r, &gerr))
+    return raise_gerror (gerr);
   npy_intp dims[4] = { r.nt, r.height, r.width, 3 };
   PyArrayObject *pix = (PyArrayObject *) PyArray_SimpleNew (4, dims, NPY_UINT8);
   if (!pix)
@@ -428,23 +419,17 @@ tokens_pack (PyObject *mod, PyObject *args)
   h.rxy = rxy; h.rt = rt; h.channels = channels;
   h.tiles_x = tiles_x; h.tiles_y = tiles_y; h.tile_width = tile_w; h.tile_height = tile_h;
   h.par_n = par_n; h.par_d = par_d;
-  if (tiles_x < 1 || tiles_y < 1 || tile_w < 1 || tile_h < 1 || tiles_x > 65535 ||
-      tiles_y > 65535 || (guint64) tiles_x * tile_w < width || (guint64) tiles_y * tile_h < height ||
-      (guint64) (tiles_x - 1) * tile_w >= width || (guint64) (tiles_y - 1) * tile_h >= height)
-    return PyErr_Format (InvalidInputError, "a grid of %u x %u tiles of %ux%u does not cover "
-        "%ux%u frames exactly", tiles_x, tiles_y, tile_w, tile_h, width, height);
   h.fps_n = fps_n; h.fps_d = fps_d;
   h.pts = time_or_none (pts_o);
   h.duration = time_or_none (dur_o);
   if (PyErr_Occurred ())
     return NULL;
   g_strlcpy (h.model_id, model_id, sizeof h.model_id);
-  if (n_frames < 1 || n_frames > T)
-    return PyErr_Format (InvalidInputError, "n_frames %u: must be 1..%u", n_frames, T);
-  if (((guint64) rxy * rxy * channels + 2ull * rt * rxy * channels) * tiles_x * tiles_y >
-      CT_TOKENS_MAX_ELEMS)
-    return PyErr_Format (InvalidInputError, "planes of %ux%u / %ux%u x %u are larger than a "
-        "token record holds", rxy, rxy, rt, rxy, channels);
+  /* every field and size checked by the library, as a reader checks them,
+   * before anything is sized from them */
+  GError *err = NULL;
+  if (!ct_tokens_header_finish (&h, &err))
+    return raise_gerror (err);
   gsize n = ct_tokens_n_elems (&h);
   if (PyArray_TYPE (z) != NPY_FLOAT32 || PyArray_NDIM (z) != 1 ||
       !PyArray_IS_C_CONTIGUOUS (z) || (gsize) PyArray_DIM (z, 0) != n)
@@ -467,15 +452,12 @@ tokens_pack (PyObject *mod, PyObject *args)
       times[i].duration = bp[i];
     }
   }
-  h.header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * n_frames;
-  h.payload_size = n * ct_tokens_dtype_size (h.dtype);
   gsize size = ct_tokens_record_size (&h);
   PyObject *out = PyBytes_FromStringAndSize (NULL, size);
   if (!out) {
     g_free (times);
     return NULL;
   }
-  GError *err = NULL;
   gboolean ok = ct_tokens_pack (&h, times, PyArray_DATA (z),
       (guint8 *) PyBytes_AS_STRING (out), size, &err);
   g_free (times);

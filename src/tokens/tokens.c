@@ -142,7 +142,10 @@ ct_tokens_header_init (CtTokensHeader *h, const CtModel *model, CtTokensDType dt
   h->tile_height = c->H;
   h->par_n = h->par_d = 1;
   h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * n_frames;
-  h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
+  /* (a model too large for a record: refused by ct_tokens_header_finish) */
+  gsize n;
+  h->payload_size = ct_tokens_count_elems (h, &n) ? (guint64) n *
+      ct_tokens_dtype_size (dtype) : G_MAXUINT64;
   g_strlcpy (h->model_id, ct_model_id (model), sizeof h->model_id);
 }
 
@@ -158,15 +161,17 @@ ct_tokens_header_init_tiled (CtTokensHeader *h, const CtModel *model,
   h->height = height;
   h->tiles_x = g.cols;
   h->tiles_y = g.rows;
-  h->payload_size = ct_tokens_n_elems (h) * ct_tokens_dtype_size (dtype);
-  if (ct_tokens_n_elems (h) > CT_TOKENS_MAX_ELEMS) {
+  gsize n;
+  if (!ct_tokens_count_elems (h, &n)) {
     g_set_error (error, CT_ERROR, CT_ERROR_UNSUPPORTED,
-        "frames of %dx%d are %u tiles of %ux%u: %" G_GSIZE_FORMAT " token "
+        "frames of %dx%d are %u tiles of %ux%u: %" G_GUINT64_FORMAT " token "
         "elements per window, more than the %u a token record may carry",
         width, height, ct_tokens_n_tiles (h), h->tile_width, h->tile_height,
-        ct_tokens_n_elems (h), CT_TOKENS_MAX_ELEMS);
+        (guint64) ct_tokens_tile_elems (h) * ct_tokens_n_tiles (h),
+        CT_TOKENS_MAX_ELEMS);
     return FALSE;
   }
+  h->payload_size = n * ct_tokens_dtype_size (dtype);
   return TRUE;
 }
 
@@ -181,30 +186,74 @@ ct_tokens_header_grid (const CtTokensHeader *h, CtTileGrid *g)
   g->rows = h->tiles_y;
 }
 
+/* a * b when it is at most limit; FALSE (and no product) otherwise.  Every
+ * size below is built from 32-bit header fields one factor at a time, each
+ * partial product bounded before the next multiplication, so none wraps
+ * (a 64-bit product of four 2^16 fields did: issue 25). */
+static inline gboolean
+mul_bounded (guint64 a, guint64 b, guint64 limit, guint64 *out)
+{
+  if (a != 0 && b > limit / a)
+    return FALSE;
+  *out = a * b;
+  return TRUE;
+}
+
+/* Elements of one plane, saturated at G_MAXSIZE. */
+static guint64
+plane_elems_sat (const CtTokensHeader *h, int plane)
+{
+  guint64 rc, n;
+  if (!mul_bounded (h->rxy, h->channels, G_MAXSIZE, &rc) ||
+      !mul_bounded (rc, plane == 0 ? h->rxy : h->rt, G_MAXSIZE, &n))
+    return G_MAXSIZE;
+  return n;
+}
+
+gboolean
+ct_tokens_count_elems (const CtTokensHeader *h, gsize *n_elems)
+{
+  const guint64 lim = CT_TOKENS_MAX_ELEMS;
+  guint64 rc, xy, yt, tile, tiles, all;
+  if (!mul_bounded (h->rxy, h->channels, lim, &rc) ||
+      !mul_bounded (rc, h->rxy, lim, &xy) ||
+      !mul_bounded (rc, h->rt, lim, &yt) ||
+      !mul_bounded (2, yt, lim - xy, &tile) ||
+      !mul_bounded (h->tiles_x, h->tiles_y, lim, &tiles) ||
+      !mul_bounded (xy + tile, tiles, lim, &all))
+    return FALSE;
+  if (n_elems)
+    *n_elems = all;
+  return TRUE;
+}
+
 gsize
 ct_tokens_plane_elems (const CtTokensHeader *h, int plane)
 {
-  if (plane == 0)
-    return (gsize) h->rxy * h->rxy * h->channels;
-  return (gsize) h->rt * h->rxy * h->channels;
+  return plane_elems_sat (h, plane);
 }
 
 gsize
 ct_tokens_tile_elems (const CtTokensHeader *h)
 {
-  return ct_tokens_plane_elems (h, 0) + 2 * ct_tokens_plane_elems (h, 1);
+  guint64 xy = plane_elems_sat (h, 0), yt = plane_elems_sat (h, 1);
+  if (yt > (G_MAXSIZE - xy) / 2)
+    return G_MAXSIZE;
+  return xy + 2 * yt;
 }
 
 guint
 ct_tokens_n_tiles (const CtTokensHeader *h)
 {
-  return h->tiles_x * h->tiles_y;
+  guint64 n;
+  return mul_bounded (h->tiles_x, h->tiles_y, G_MAXUINT, &n) ? (guint) n : G_MAXUINT;
 }
 
 gsize
 ct_tokens_n_elems (const CtTokensHeader *h)
 {
-  return ct_tokens_tile_elems (h) * ct_tokens_n_tiles (h);
+  gsize n;
+  return ct_tokens_count_elems (h, &n) ? n : G_MAXSIZE;
 }
 
 gsize
@@ -282,6 +331,84 @@ unpack_elems (CtTokensDType dtype, const guint8 *pl, gsize n, float *z)
 
 #define FERR(...) g_set_error (error, CT_ERROR, CT_ERROR_FORMAT, __VA_ARGS__)
 
+#define HERR(...) g_set_error (error, CT_ERROR, code, __VA_ARGS__)
+
+/* Everything a reader requires of a header's fields, and so everything a
+ * writer must hold to (ct_tokens_pack checks the same): bounded dimensions,
+ * the grid the frame size calls for, sizes (all products checked),
+ * framerate and aspect ratio, a printable model id. */
+static gboolean
+header_check (const CtTokensHeader *h, guint esize, int code, GError **error)
+{
+  const guint32 lim = 1u << 16;
+  if (h->T < 1 || h->T > lim || h->height < 1 || h->height > lim ||
+      h->width < 1 || h->width > lim || h->rxy < 1 || h->rxy > lim ||
+      h->rt < 1 || h->rt > lim || h->channels < 1 || h->channels > lim) {
+    HERR ("token header: implausible dimensions T=%u %ux%u planes rxy=%u rt=%u C=%u",
+        h->T, h->width, h->height, h->rxy, h->rt, h->channels);
+    return FALSE;
+  }
+  if (h->n_frames < 1 || h->n_frames > h->T) {
+    HERR ("token header: %u real frames, must be 1..%u", h->n_frames, h->T);
+    return FALSE;
+  }
+  /* 65535: the largest tile side a version-2 record holds, so that any
+   * record read (version 1 included) can be written again */
+  if (h->tile_width > G_MAXUINT16 || h->tile_height > G_MAXUINT16) {
+    HERR ("token header: tiles of %ux%u, a tile side is at most %u",
+        h->tile_width, h->tile_height, G_MAXUINT16);
+    return FALSE;
+  }
+  /* the grid must be the one the frame size calls for (ct_tile_grid_init) */
+  if (h->tile_width < 1 || h->tile_height < 1 ||
+      h->tiles_x != (h->width + h->tile_width - 1) / h->tile_width ||
+      h->tiles_y != (h->height + h->tile_height - 1) / h->tile_height) {
+    HERR ("token header: a grid of %u x %u tiles of %ux%u does not cover "
+        "%ux%u frames exactly", h->tiles_x, h->tiles_y, h->tile_width,
+        h->tile_height, h->width, h->height);
+    return FALSE;
+  }
+  if (h->par_n <= 0 || h->par_d <= 0) {
+    HERR ("token header: invalid pixel aspect ratio %d/%d", h->par_n, h->par_d);
+    return FALSE;
+  }
+  if (h->fps_n < 0 || h->fps_d <= 0) {
+    HERR ("token header: invalid framerate %d/%d", h->fps_n, h->fps_d);
+    return FALSE;
+  }
+  guint64 want_hs = h->fixed_size +
+      ((h->flags & CT_TOKENS_FLAG_FRAME_TABLE) ?
+      (guint64) CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames : 0);
+  if (h->header_size != want_hs) {
+    HERR ("token header: header size %u, expected %" G_GUINT64_FORMAT
+        " for %u frames", h->header_size, want_hs, h->n_frames);
+    return FALSE;
+  }
+  gsize n_elems;
+  if (!ct_tokens_count_elems (h, &n_elems)) {
+    HERR ("token header: %u x %u tiles of planes rxy=%u rt=%u C=%u hold more "
+        "than the %u elements a token record may carry", h->tiles_x, h->tiles_y,
+        h->rxy, h->rt, h->channels, CT_TOKENS_MAX_ELEMS);
+    return FALSE;
+  }
+  guint64 want_ps = (guint64) n_elems * esize;
+  if (h->payload_size != want_ps) {
+    HERR ("token header: payload size %" G_GUINT64_FORMAT ", expected %"
+        G_GUINT64_FORMAT " for planes rxy=%u rt=%u C=%u %s",
+        h->payload_size, want_ps, h->rxy, h->rt, h->channels,
+        ct_tokens_dtype_name (h->dtype));
+    return FALSE;
+  }
+  for (int i = 0; i < CT_TOKENS_MODEL_ID_LEN && h->model_id[i]; i++)
+    if (!g_ascii_isprint (h->model_id[i])) {
+      HERR ("token header: model id is not printable ASCII");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+#undef HERR
+
 gboolean
 ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     GError **error)
@@ -355,65 +482,7 @@ ct_tokens_header_peek (const guint8 *data, gsize size, CtTokensHeader *h,
     h->par_d = (gint32) rd32 (data + 132);
   }
 
-  /* sanity: keep every product far from overflow */
-  const guint32 lim = 1u << 16;
-  if (h->T < 1 || h->T > lim || h->height < 1 || h->height > lim ||
-      h->width < 1 || h->width > lim || h->rxy < 1 || h->rxy > lim ||
-      h->rt < 1 || h->rt > lim || h->channels < 1 || h->channels > lim) {
-    FERR ("token header: implausible dimensions T=%u %ux%u planes rxy=%u rt=%u C=%u",
-        h->T, h->width, h->height, h->rxy, h->rt, h->channels);
-    return FALSE;
-  }
-  if (h->n_frames < 1 || h->n_frames > h->T) {
-    FERR ("token header: %u real frames, must be 1..%u", h->n_frames, h->T);
-    return FALSE;
-  }
-  /* the grid must be the one the frame size calls for (ct_tile_grid_init) */
-  if (h->tile_width < 1 || h->tile_height < 1 ||
-      h->tiles_x != (h->width + h->tile_width - 1) / h->tile_width ||
-      h->tiles_y != (h->height + h->tile_height - 1) / h->tile_height) {
-    FERR ("token header: a grid of %u x %u tiles of %ux%u does not cover "
-        "%ux%u frames exactly", h->tiles_x, h->tiles_y, h->tile_width,
-        h->tile_height, h->width, h->height);
-    return FALSE;
-  }
-  if (h->par_n <= 0 || h->par_d <= 0) {
-    FERR ("token header: invalid pixel aspect ratio %d/%d", h->par_n, h->par_d);
-    return FALSE;
-  }
-  if (h->fps_n < 0 || h->fps_d <= 0) {
-    FERR ("token header: invalid framerate %d/%d", h->fps_n, h->fps_d);
-    return FALSE;
-  }
-  guint64 want_hs = fixed +
-      ((h->flags & CT_TOKENS_FLAG_FRAME_TABLE) ?
-      (guint64) CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames : 0);
-  if (h->header_size != want_hs) {
-    FERR ("token header: header size %u, expected %" G_GUINT64_FORMAT
-        " for %u frames", h->header_size, want_hs, h->n_frames);
-    return FALSE;
-  }
-  if (ct_tokens_n_elems (h) > CT_TOKENS_MAX_ELEMS) {
-    FERR ("token header: %u tiles of planes rxy=%u rt=%u C=%u hold %" G_GSIZE_FORMAT
-        " elements, more than the %u a token record may carry",
-        ct_tokens_n_tiles (h), h->rxy, h->rt, h->channels, ct_tokens_n_elems (h),
-        CT_TOKENS_MAX_ELEMS);
-    return FALSE;
-  }
-  guint64 want_ps = (guint64) ct_tokens_n_elems (h) * esize;
-  if (h->payload_size != want_ps) {
-    FERR ("token header: payload size %" G_GUINT64_FORMAT ", expected %"
-        G_GUINT64_FORMAT " for planes rxy=%u rt=%u C=%u %s",
-        h->payload_size, want_ps, h->rxy, h->rt, h->channels,
-        ct_tokens_dtype_name (h->dtype));
-    return FALSE;
-  }
-  for (int i = 0; i < CT_TOKENS_MODEL_ID_LEN && h->model_id[i]; i++)
-    if (!g_ascii_isprint (h->model_id[i])) {
-      FERR ("token header: model id is not printable ASCII");
-      return FALSE;
-    }
-  return TRUE;
+  return header_check (h, esize, CT_ERROR_FORMAT, error);
 }
 
 gsize
@@ -471,29 +540,48 @@ ct_tokens_header_parse (const guint8 *data, gsize size, CtTokensHeader *h,
   return TRUE;
 }
 
-gboolean
-ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
-    const float *z, guint8 *out, gsize out_size, GError **error)
+guint64
+ct_tokens_time_rebase (guint64 base, guint64 from, guint64 t)
 {
-  if (h->n_frames < 1 || h->n_frames > h->T) {
+  if (base > CT_TOKENS_TIME_MAX || from > CT_TOKENS_TIME_MAX || t > CT_TOKENS_TIME_MAX)
+    return CT_TOKENS_TIME_NONE;
+  /* all three <= 2^63 - 1: no step below wraps */
+  if (t >= from)
+    return t - from > CT_TOKENS_TIME_MAX - base ? CT_TOKENS_TIME_NONE : base + (t - from);
+  return from - t > base ? 0 : base - (from - t);
+}
+
+gboolean
+ct_tokens_header_finish (CtTokensHeader *h, GError **error)
+{
+  if (h->tiles_x > G_MAXUINT16 || h->tiles_y > G_MAXUINT16) {
     g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "tokens: %u frames, must be 1..%u", h->n_frames, h->T);
-    return FALSE;
-  }
-  if (h->tiles_x < 1 || h->tiles_y < 1 || h->tiles_x > G_MAXUINT16 ||
-      h->tiles_y > G_MAXUINT16 || h->tile_width > G_MAXUINT16 ||
-      h->tile_height > G_MAXUINT16 || h->par_n <= 0 || h->par_d <= 0) {
-    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
-        "tokens: grid %u x %u of %ux%u tiles or aspect ratio %d/%d out of range",
-        h->tiles_x, h->tiles_y, h->tile_width, h->tile_height, h->par_n, h->par_d);
+        "tokens: a grid of %u x %u tiles, a record holds at most %u a side",
+        h->tiles_x, h->tiles_y, G_MAXUINT16);
     return FALSE;
   }
   h->version = CT_TOKENS_VERSION;
   h->fixed_size = CT_TOKENS_FIXED_HEADER_SIZE;
   h->flags |= CT_TOKENS_FLAG_FRAME_TABLE;
-  h->header_size = CT_TOKENS_FIXED_HEADER_SIZE + CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames;
-  gsize n = ct_tokens_n_elems (h);
-  h->payload_size = n * ct_tokens_dtype_size (h->dtype);
+  /* sizes saturate rather than wrap; header_check refuses them by name */
+  h->header_size = h->n_frames <= (1u << 16) ? CT_TOKENS_FIXED_HEADER_SIZE +
+      CT_TOKENS_FRAME_ENTRY_SIZE * h->n_frames : G_MAXUINT32;
+  gsize n, esz = ct_tokens_dtype_size (h->dtype);
+  if (esz == 0) {
+    g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT, "tokens: unknown element "
+        "type %d", (int) h->dtype);
+    return FALSE;
+  }
+  h->payload_size = ct_tokens_count_elems (h, &n) ? (guint64) n * esz : G_MAXUINT64;
+  return header_check (h, esz, CT_ERROR_ARGUMENT, error);
+}
+
+gboolean
+ct_tokens_pack (CtTokensHeader *h, const CtTokensFrameTime *times,
+    const float *z, guint8 *out, gsize out_size, GError **error)
+{
+  if (!ct_tokens_header_finish (h, error))
+    return FALSE;
   if (out_size < ct_tokens_record_size (h)) {
     g_set_error (error, CT_ERROR, CT_ERROR_ARGUMENT,
         "tokens: output of %" G_GSIZE_FORMAT " bytes, record needs %" G_GSIZE_FORMAT,

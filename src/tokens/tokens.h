@@ -64,6 +64,14 @@ typedef struct {
   guint64 pts, duration;            /* CT_TOKENS_TIME_NONE: unknown */
 } CtTokensFrameTime;
 
+/* Largest time a reader turns into a timestamp (GStreamer's signed
+ * differences must hold it). */
+#define CT_TOKENS_TIME_MAX ((guint64) G_MAXINT64)
+/* base + (t - from), in ns, for times from a record's frame table: clamped
+ * at 0 below; CT_TOKENS_TIME_NONE when any input or the result is above
+ * CT_TOKENS_TIME_MAX (forged tables), never a wrapped value. */
+guint64 ct_tokens_time_rebase (guint64 base, guint64 from, guint64 t);
+
 gsize ct_tokens_dtype_size (CtTokensDType dtype);
 const char *ct_tokens_dtype_name (CtTokensDType dtype);          /* "f32", "f16", "bf16" */
 gboolean ct_tokens_dtype_from_name (const char *name, CtTokensDType *dtype);
@@ -87,8 +95,13 @@ gboolean ct_tokens_header_init_tiled (CtTokensHeader *h, const CtModel *model,
     CtTokensDType dtype, guint n_frames, int width, int height, GError **error);
 /* The header's grid as the engine takes it. */
 void ct_tokens_header_grid (const CtTokensHeader *h, CtTileGrid *g);
+/* Elements of all tiles, every factor and partial product bounded before
+ * it is multiplied: FALSE when the record would hold more than
+ * CT_TOKENS_MAX_ELEMS (never a wrapped count). */
+gboolean ct_tokens_count_elems (const CtTokensHeader *h, gsize *n_elems);
 /* Elements (floats) in plane 0 (xy), 1 (yt), 2 (xt) of ONE tile, in all
- * three planes of one tile, the tile count, and elements of all tiles. */
+ * three planes of one tile, the tile count, and elements of all tiles;
+ * saturated at G_MAXSIZE (G_MAXUINT for tiles) rather than wrapped. */
 gsize ct_tokens_plane_elems (const CtTokensHeader *h, int plane);
 gsize ct_tokens_tile_elems (const CtTokensHeader *h);
 guint ct_tokens_n_tiles (const CtTokensHeader *h);
@@ -111,6 +124,12 @@ gsize ct_tokens_fixed_size (const guint8 *data, gsize size);
 gboolean ct_tokens_header_parse (const guint8 *data, gsize size,
     CtTokensHeader *h, CtTokensFrameTime *times, guint times_cap,
     GError **error);
+
+/* Sets the fields a writer derives (version, fixed and header size, frame
+ * table flag, payload size) and checks the header as a reader would: a
+ * header that passes is one every reader accepts.  ct_tokens_pack calls it;
+ * callers that size a buffer first call it themselves. */
+gboolean ct_tokens_header_finish (CtTokensHeader *h, GError **error);
 
 /* Writes a whole record (header, frame table, payload converted to h->dtype)
  * into out (out_size >= ct_tokens_record_size (h)), always as the current

@@ -1,6 +1,7 @@
 /* fuzz-tokens.c - libFuzzer harness: the token record (header peek and
  * parse, frame table, payload checks, element conversion).  A record that
- * unpacks is packed again and must unpack to the same elements.
+ * unpacks is packed again and must unpack to the same elements.  The
+ * libFuzzer build adds a structure-aware mutator (tokens-mutator.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "fuzz-common.h"
 #include "tokens/tokens.h"
@@ -24,7 +25,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fuzz_check_error (&err);
     return 0;
   }
-  /* peek's bounds are what parsers rely on */
+  /* peek's bounds are what parsers rely on; the count is the checked one
+   * (a wrapped count passed this check: issue 25) */
+  FUZZ_CHECK (ct_tokens_count_elems (&h, NULL));
+  FUZZ_CHECK ((guint64) ct_tokens_plane_elems (&h, 0) * ct_tokens_n_tiles (&h) <=
+      CT_TOKENS_MAX_ELEMS);
   FUZZ_CHECK (ct_tokens_n_elems (&h) <= CT_TOKENS_MAX_ELEMS);
   FUZZ_CHECK (ct_tokens_record_size (&h) <= CT_TOKENS_FIXED_HEADER_SIZE + 16 * 65536 +
       4ull * CT_TOKENS_MAX_ELEMS);

@@ -36,7 +36,7 @@ if [ ! -f $B/build.ninja ]; then
     -Dtests=enabled
 fi
 # the parse harness loads the (instrumented) plugin
-ninja -C $B plugin/libgstcoordtok.so \
+ninja -j2 -C $B plugin/libgstcoordtok.so \
   $(for h in "${HARNESSES[@]}"; do echo tests/fuzz/fuzz-$h; done)
 
 export GST_PLUGIN_PATH_1_0=$PWD/$B/plugin GST_PLUGIN_SYSTEM_PATH_1_0= \

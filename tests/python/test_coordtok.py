@@ -162,6 +162,53 @@ def test_bad_arguments_raise(model):
             coordtok.Model(TINY, device=bad)
 
 
+def wrapping_records(tmp_path):
+    """Records whose element count wraps 64 bits (issue 25), as the C test's
+    search finds them: (path, (rxy, rt, C, tiles_x, tiles_y)) each."""
+    out = subprocess.run([os.environ["CT_WRAP_WRITER"], "--write", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    recs = []
+    for line in out.splitlines():
+        path, *fields = line.split()
+        recs.append((path, tuple(int(f) for f in fields)))
+    assert len(recs) >= 8
+    return recs
+
+
+def test_wrapping_records_raise(model, tmp_path):
+    """Each of these made read_tokens segfault and pack overflow its check."""
+    for path, (rxy, rt, C, tx, ty) in wrapping_records(tmp_path):
+        # the count really wraps: the per-field bounds alone let it through
+        assert (rxy * C * (rxy + 2 * rt) * tx * ty) >> 64 and max(rxy, rt, C) <= 65536
+        with pytest.raises(coordtok.CoordTokError, match="elements a token record may carry"):
+            list(coordtok.read_tokens(path))
+        data = open(path, "rb").read()
+        with pytest.raises(coordtok.CoordTokError, match="elements a token record may carry"):
+            coordtok.unpack(data)
+        with pytest.raises(coordtok.CoordTokError, match="elements a token record may carry"):
+            coordtok._coordtok.pack(np.zeros(16, np.float32), 1, 1, ty, tx, rxy, rt, C, "m",
+                                    "f32", 25, 1, None, None, None, None, tx, ty, 1, 1, 1, 1)
+
+
+def test_decode_region_overflow_raises(model):
+    """top + height overflowed an int: an image of uninitialised memory."""
+    tokens = model.encode(np.zeros((2, model.height, model.width, 3), np.uint8))
+    for region in ((0, 2147483640, 0, 8), (2147483640, 0, 8, 0), (0, 8, 0, 2147483644)):
+        with pytest.raises(coordtok.CoordTokError, match="must lie inside"):
+            model.decode(tokens, region=region)
+
+
+def test_writer_writes_only_what_readers_read(model):
+    """pack refuses what every reader refuses (it wrote fps=(1,0))."""
+    tokens = model.encode(np.zeros((2, model.height, model.width, 3), np.uint8))
+    for fps in ((1, 0), (-1, 1)):
+        tokens.fps = fps
+        with pytest.raises(coordtok.CoordTokError, match="framerate"):
+            coordtok.pack(tokens)
+    tokens.fps = (25, 1)
+    assert coordtok.unpack(coordtok.pack(tokens)).fps == (25, 1)
+
+
 def test_device_index():
     # "cuda:N" asks the backend for device N; no machine has device 999, so
     # it fails (a device error is a RuntimeError), and device="cuda:0"
