@@ -63,7 +63,7 @@ lower_helpers (int n)
 #endif
 }
 
-#define LOOK_EVERY_US 5000
+#define LOOK_EVERY_US 20000   /* a look costs ~0.1 ms: at most one in 20 ms */
 
 #ifdef __linux__
 /* This process's threads in state R (running or runnable). */
@@ -98,6 +98,10 @@ own_running (void)
 int
 ct_threads_others_running (void)
 {
+  /* this process's running threads are counted before and after the
+   * machine's: an OpenMP helper that stops spinning and sleeps in between
+   * was running when the machine's count was taken, and is ours */
+  int own_before = own_running ();
   FILE *f = fopen ("/proc/loadavg", "r");
   int running = -1;
   if (f) {
@@ -109,7 +113,7 @@ ct_threads_others_running (void)
     return -1;
   if (running <= 1)
     return 0;           /* the caller alone */
-  int own = own_running ();
+  int own = MAX (own_before, own_running ());
   return own < 0 ? -1 : MAX (running - own, 0);
 }
 #else
