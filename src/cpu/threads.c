@@ -120,21 +120,28 @@ ct_threads_others_running (void)
 int ct_threads_others_running (void) { return -1; }
 #endif
 
-/* The cores that other processes leave free (a count of them that were
- * there a moment ago: one look that sees a neighbour is confirmed by a
- * second, so a passing kernel thread costs nothing). */
+/* The cores that other processes leave free.  A neighbour counts when two
+ * looks see it: the previous look (at most 20 ms before, while calls come
+ * one after another) and this one, or, at a first call, this one and a
+ * second 50 us later.  A kernel thread passing by (a few looks in a hundred
+ * on a quiet machine) would otherwise halve a call now and then. */
 static int
 free_cores (CtThreadPolicy *p)
 {
   gint64 now = g_get_monotonic_time ();
   if (p->looked && now - p->looked < LOOK_EVERY_US)
     return p->current;
+  gboolean recent = p->looked && now - p->looked < 4 * LOOK_EVERY_US;
   p->looked = now;
-  int others = ct_threads_others_running ();
-  if (others > 0) {
+  int seen = ct_threads_others_running ();
+  int others = seen;
+  if (others > 0 && recent)
+    others = MIN (others, p->others);
+  else if (others > 0) {
     g_usleep (50);
     others = MIN (others, ct_threads_others_running ());
   }
+  p->others = seen;
   if (others < 0)
     return p->max;
   return CLAMP (omp_get_num_procs () - others, 1, p->max);

@@ -33,6 +33,7 @@ typedef struct {
   int fixed;              /* > 0: always this many */
   gboolean free_cores;    /* the default: as many as the cores others leave free */
   gint64 looked;          /* when free_cores last looked (monotonic, us) */
+  int others;             /* what that look saw */
   int max;                /* automatic: at most this many */
   int current;            /* the count in use */
   int probing;            /* 0, or the count being tried for one call */
