@@ -59,6 +59,11 @@ gboolean gst_coordtok_dec_check_properties (GstCoordTokDec * self);
 gboolean gst_coordtok_dec_check_region_origin (GstCoordTokDec * self,
     gint width, gint height);
 
+/* gstcoordtokdeclive.c: live pipelines. */
+void gst_coordtok_dec_set_live (GstCoordTokDec * self, gboolean live,
+    GstClockTime reported);
+void gst_coordtok_dec_ask_upstream_latency (GstCoordTokDec * self);
+
 /* gstcoordtokdecrecord.c: the worker's side. */
 void gst_coordtok_dec_record_free (gpointer data);
 gboolean gst_coordtok_dec_worker_event (GstElement * element, GstEvent * event);

@@ -194,46 +194,6 @@ check_caps (GstCoordTokDec * self, GstCaps * caps, GstCoordTokCapsInfo * ci)
   return TRUE;
 }
 
-/* Live: the deadline and the record queue as a LATENCY answer says
- * (coordtok-live-deadline.h). */
-static void
-set_live (GstCoordTokDec * self, gboolean live, GstClockTime reported)
-{
-  GST_OBJECT_LOCK (self);
-  self->deadline.live = live;
-  self->deadline.reported = reported;
-  GST_OBJECT_UNLOCK (self);
-  /* live: records queue instead of holding the source (late ones are
-   * skipped at once by the deadline, so the queue stays short) */
-  gst_coordtok_worker_set_max_data (&self->base.worker, live ? DEC_LIVE_MAX_RECORDS :
-      DEC_MAX_RECORDS);
-}
-
-/* Once per stream, before the pipeline's own LATENCY query (it comes only
- * after a first frame reached the sink): is upstream live, and with what
- * latency? */
-static void
-ask_upstream_latency (GstCoordTokDec * self)
-{
-  GST_OBJECT_LOCK (self);
-  gboolean asked = self->deadline.asked, known = self->deadline.live;
-  self->deadline.asked = TRUE;
-  GstClockTime ours = self->base.fixed_latency +
-      (GST_CLOCK_TIME_IS_VALID (self->base.processing) ? self->base.processing : 0);
-  GST_OBJECT_UNLOCK (self);
-  if (asked || known)
-    return;
-  GstQuery *q = gst_query_new_latency ();
-  if (gst_pad_peer_query (self->base.sinkpad, q)) {
-    gboolean live;
-    GstClockTime min, max;
-    gst_query_parse_latency (q, &live, &min, &max);
-    if (live)
-      set_live (self, TRUE, min + ours);
-  }
-  gst_query_unref (q);
-}
-
 static GstFlowReturn
 gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
@@ -330,7 +290,7 @@ gst_coordtok_dec_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       (r->h.pts != CT_TOKENS_TIME_NONE ? r->h.pts : GST_CLOCK_TIME_NONE);
   r->offset = GST_BUFFER_OFFSET (buf);
   gst_buffer_unref (buf);
-  ask_upstream_latency (self);
+  gst_coordtok_dec_ask_upstream_latency (self);
   return gst_coordtok_worker_push (&self->base.worker, r);
 
 error:
@@ -435,7 +395,7 @@ gst_coordtok_dec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       gboolean live;
       GstClockTime min, max;
       gst_query_parse_latency (query, &live, &min, &max);
-      set_live (self, live, min);
+      gst_coordtok_dec_set_live (self, live, min);
       return TRUE;
     }
     default:
