@@ -35,7 +35,7 @@ export GST_PLUGIN_PATH="$BUILD/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 export GST_REGISTRY="$OUT/.registry.bin"
 SIZE=$("$BUILD/src/cli/coordtok" info | awk '/^window/ { sub("H=","",$3); sub("W=","",$4); print $3" "$4 }')
 read -r H W <<<"$SIZE"
-echo "model: $("$BUILD/src/cli/coordtok" info | awk '/^model/ {print $2}') (${W}x${H} windows)"
+echo "model: $("$BUILD/src/cli/coordtok" info | sed -n 's/^model  *//p') (${W}x${H} windows)"
 SCALE="decodebin ! videoconvert ! videoscale ! video/x-raw,width=$W,height=$H,format=RGB"
 
 echo "== encode + decode, tokens saved on the side"
