@@ -193,7 +193,7 @@ ct_cu_encode_tiles (void *vctx, const CtTileSource *src, int n_tiles,
   const CtConfig *c = ctx->config;
   gsize tf = ct_config_token_floats (c);
   for (int i = 0; i < n_tiles; i++) {
-    const float *video = ct_tile_source_window (c, src, i, n_frames, ctx->host_video);
+    const float *video = ct_tile_source_window (c, src, i, ctx->host_video);
     if (!encode (ctx, video, n_frames, z + (gsize) i * tf, i == 0 ? trace : NULL,
             error)) {
       cudaStreamSynchronize (ctx->copy);

@@ -43,7 +43,7 @@ typedef struct {
  * convert on the host. */
 static inline const float *
 ct_tile_source_window (const CtConfig *c, const CtTileSource *src, int i,
-    int n_frames, float *scratch)
+    float *scratch)
 {
   if (!src->rgb)
     return src->video + (gsize) i * c->T * c->H * c->W * 3;

@@ -104,7 +104,7 @@ encode_batch (CtCpuContext *ctx, const CtTileSource *src, int n_frames, int firs
   /* 1. patch embedding into rows 1.. of each tile's h (row 0: cls), and
    * the positional embedding; one tile's pixels in memory at a time */
   for (int t = 0; t < B; t++) {
-    const float *video = ct_tile_source_window (c, src, first + t, n_frames, e->video);
+    const float *video = ct_tile_source_window (c, src, first + t, e->video);
     float *h = e->h + t * hrows * D, *tokens = h + D;
     gather_video_patches (c, video, e->patches);
     ct_cpu_linear (&w->enc_patch, e->patches, Nv, tokens, FALSE);

@@ -51,7 +51,7 @@ typedef struct {
  *
  * The free cores: before a call, the processors less the tasks of other
  * processes that are running or waiting to run (/proc/loadavg's count less
- * this process's running threads, looked at most every 5 ms; Linux).  A
+ * this process's running threads, looked at most every 20 ms; Linux).  A
  * parallel region waits for its slowest thread, so one thread on a core
  * that a busy neighbour holds slows every region: measured, a 4096-query
  * decode took 6x longer at 2 threads than at 1 beside busy processes on 2
