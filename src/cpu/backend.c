@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/cpu-backend.h"
 #include "cpu/blas-core.h"
-#include "cpu/linear-packed.h"
+#include "cpu/linear.h"
 
 #include <string.h>
 
@@ -13,7 +13,7 @@ cpu_probe (int device_index, GError **error)
   return TRUE;
 }
 
-/* The packed copies of a model's weights (cpu/linear-packed.c) belong to
+/* The packed copies of a model's weights (cpu/linear.h) belong to
  * this backend and go when the model does: registered with the model once. */
 typedef struct {
   const void *base;
@@ -24,7 +24,7 @@ static void
 forget_packed (gpointer data)
 {
   WeightsRange *r = data;
-  ct_cpu_linear_packed_forget (r->base, r->bytes);
+  ct_cpu_linear_forget (r->base, r->bytes);
   g_free (r);
 }
 

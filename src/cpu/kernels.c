@@ -309,4 +309,8 @@ const CtCpuKernels CT_KSET_TABLE = {
   .gelu_range = gelu_range,
   .layernorm_rows = layernorm_rows,
   .attention_fused = ATTENTION_FUSED,
+  .gemm_nr = CT_GEMM_NR,
+  .gemm_mr = CT_GEMM_MR,
+  .gemm_pack = CT_GEMM_FN (ct_gemm_pack),
+  .gemm_block = CT_GEMM_FN (ct_gemm_block),
 };

@@ -2,13 +2,16 @@
  *
  * One library runs on every x86-64 CPU: src/cpu/kernels.c is compiled once
  * per set (AVX-512, AVX2 + FMA, portable C; src/meson.build) and the best
- * set the CPU supports is chosen once, at first use.  COORDTOK_CPU=avx512,
+ * set the CPU supports is chosen once, at first use (cpu/gemm-kernels.c,
+ * the engine's GEMM, is compiled per set the same way).  COORDTOK_CPU=avx512,
  * avx2 or generic forces a set no better than the machine's (tests run the
  * golden cases with every set the machine can run).  The GEMMs go to
  * OpenBLAS, which makes the same choice for itself.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #ifndef CT_CPU_KERNELS_H
 #define CT_CPU_KERNELS_H
+
+#include "cpu/gemm-kernels.h"
 
 #include <glib.h>
 
@@ -35,6 +38,11 @@ typedef struct {
   void (*attention_fused) (const float *q, int ldq, const float *k, int ldk,
       const float *v, int ldv, float *out, int ldo, int Sq, int Sk, int heads,
       int hd, const float *key_bias);
+  /* the engine's GEMM (cpu/gemm-kernels.h): panel width, micro-kernel
+   * rows, packing of W, one work item */
+  int gemm_nr, gemm_mr;
+  void (*gemm_pack) (const float *w, int N, int K, float *packed);
+  void (*gemm_block) (const CtGemmArgs *a, int r0, int r1, int p0, int p1);
 } CtCpuKernels;
 
 /* The set in use (chosen once; logged at INFO level as "cpu kernels: ..."). */

@@ -1,6 +1,7 @@
-/* cpu/ops.c - linear layers on OpenBLAS, LayerNorm, GELU, the ViT block.
+/* cpu/ops.c - LayerNorm, GELU, the ViT block, the linear layers' benchmarks
+ * (the linear layers themselves: cpu/linear.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "cpu/linear-packed.h"
+#include "cpu/linear.h"
 #include "cpu/ops.h"
 
 #include "cpu/kernels.h"
@@ -10,27 +11,6 @@
 #include <omp.h>
 #include <math.h>
 #include <string.h>
-
-void
-ct_cpu_linear (const CtLinear *lin, const float *x, int M, float *y,
-    gboolean accumulate)
-{
-  if (ct_cpu_linear_packed (lin, x, M, y, accumulate))
-    return;
-  int out = lin->out, in = lin->in;
-  float beta = 1.0f;
-  if (!accumulate) {
-    if (lin->b) {
-      #pragma omp parallel for if (M > 64)
-      for (int i = 0; i < M; i++)
-        memcpy (y + (gsize) i * out, lin->b, out * sizeof (float));
-    } else
-      beta = 0.0f;
-  } else if (lin->b)
-    ct_cpu_add_rows (y, lin->b, M, out);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f,
-      x, in, lin->w, in, beta, y, out);
-}
 
 void
 ct_cpu_add_rows (float *y, const float *a, int M, int D)
@@ -132,7 +112,7 @@ ct_cpu_linear_gflops (int rows, int in, int out, int layers, int reps)
     if (r >= 0)
       best = MAX (best, 2.0 * rows * in * out * layers / s / 1e9);
   }
-  ct_cpu_linear_packed_forget (w, wn * sizeof (float));
+  ct_cpu_linear_forget (w, wn * sizeof (float));
   g_free (w); g_free (b); g_free (x); g_free (y);
   return best;
 }

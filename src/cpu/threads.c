@@ -1,7 +1,7 @@
 /* cpu/threads.c - see threads.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/threads.h"
-#include "cpu/linear-packed.h"
+#include "cpu/linear.h"
 
 #include <omp.h>
 #include <stdio.h>

@@ -3,7 +3,10 @@
  * attention over the head dims it takes (16/32/64), several key blocks,
  * ragged tails and a key bias.  The golden cases check whole models; this
  * reaches the shapes they do not (CoordTok-L's head dim 64, sequences of
- * thousands).  Sets the CPU lacks are reported as skipped.
+ * thousands), and the engine's GEMM (cpu/gemm-kernels.c) over ragged
+ * rows, panels and k blocks, with bias and residual, cut into work items in
+ * different ways (the result must not change by a bit).  Sets the CPU lacks
+ * are reported as skipped.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "coordtok.h"
 #include "cpu/kernels.h"
@@ -152,6 +155,58 @@ check_attention (const CtCpuKernels *k, GRand *r, int hd, int Sq, int Sk, gboole
   g_free (p);
 }
 
+/* y (M, N) (+)= x (M, K) W^T (+ b) through the set's packing and blocks:
+ * against a double reference within the bound of a K-term float sum, and
+ * bit-identical however the rows and panels are cut into items */
+static void
+check_gemm (const CtCpuKernels *k, GRand *r, int M, int N, int K, gboolean bias,
+    gboolean accumulate)
+{
+  int nr = k->gemm_nr, panels = (N + nr - 1) / nr;
+  float *x = g_new (float, (gsize) M * K), *w = g_new (float, (gsize) N * K);
+  float *b = g_new (float, N), *y0 = g_new (float, (gsize) M * N);
+  float *packed = g_new (float, (gsize) panels * nr * K);
+  float *y = g_new (float, (gsize) M * N), *y2 = g_new (float, (gsize) M * N);
+  double *want = g_new (double, (gsize) M * N), *bound = g_new (double, (gsize) M * N);
+  for (gsize i = 0; i < (gsize) M * K; i++) x[i] = urand (r);
+  for (gsize i = 0; i < (gsize) N * K; i++) w[i] = urand (r);
+  for (int j = 0; j < N; j++) b[j] = urand (r);
+  for (gsize i = 0; i < (gsize) M * N; i++) y0[i] = urand (r);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = 0, mag = 0;
+      for (int q = 0; q < K; q++) {
+        double t = (double) x[(gsize) i * K + q] * w[(gsize) j * K + q];
+        s += t;
+        mag += fabs (t);
+      }
+      double start = (accumulate ? y0[(gsize) i * N + j] : 0) + (bias ? b[j] : 0);
+      want[(gsize) i * N + j] = start + s;
+      /* a float sum of K + 2 terms: error <= (K + 2) u sum |terms| */
+      bound[(gsize) i * N + j] = (K + 2) * 6e-8 * (mag + fabs (start)) + 1e-30;
+    }
+  k->gemm_pack (w, N, K, packed);
+  CtGemmArgs a = { x, packed, bias ? b : NULL, y, M, N, K, accumulate };
+  memcpy (y, y0, sizeof (float) * M * N);
+  k->gemm_block (&a, 0, M, 0, panels);
+  for (gsize i = 0; i < (gsize) M * N; i++)
+    if (!(fabs (y[i] - want[i]) <= bound[i]))
+      g_error ("gemm %s M=%d N=%d K=%d bias=%d acc=%d: y[%" G_GSIZE_FORMAT "] = %.9g, "
+          "want %.9g (bound %.3g)", k->name, M, N, K, bias, accumulate, i, y[i], want[i],
+          bound[i]);
+  /* other cuts: odd row blocks and one panel per item */
+  a.y = y2;
+  memcpy (y2, y0, sizeof (float) * M * N);
+  for (int r0 = 0; r0 < M; r0 += 5)
+    for (int p = 0; p < panels; p++)
+      k->gemm_block (&a, r0, MIN (M, r0 + 5), p, p + 1);
+  if (memcmp (y, y2, sizeof (float) * M * N) != 0)
+    g_error ("gemm %s M=%d N=%d K=%d: the result depends on how it is cut into items",
+        k->name, M, N, K);
+  g_free (x); g_free (w); g_free (b); g_free (y0); g_free (packed);
+  g_free (y); g_free (y2); g_free (want); g_free (bound);
+}
+
 static void
 test_set (gconstpointer data)
 {
@@ -165,6 +220,12 @@ test_set (gconstpointer data)
   check_softmax (k, r);
   check_gelu (k, r);
   check_layernorm (k, r);
+  /* ragged rows (< MR, > MR), panels (N % NR), k blocks (K % KC) */
+  const int shapes[][3] = { { 1, 1, 1 }, { 5, 17, 3 }, { 6, 16, 256 }, { 13, 33, 300 },
+    { 12, 64, 520 }, { 25, 96, 64 }, { 40, 40, 1024 }, { 3, 200, 129 } };
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (int f = 0; f < 4; f++)
+      check_gemm (k, r, shapes[i][0], shapes[i][1], shapes[i][2], f & 1, f & 2);
   if (set == CT_CPU_GENERIC)
     g_assert_null (k->attention_fused);   /* the generic set uses BLAS */
   else {

@@ -6,7 +6,7 @@
  * never move when fixed.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/threads.h"
-#include "cpu/linear-packed.h"
+#include "cpu/linear.h"
 
 #include <glib.h>
 #include <omp.h>

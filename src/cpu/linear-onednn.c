@@ -1,6 +1,7 @@
-/* cpu/linear-packed.c - see linear-packed.h.
+/* cpu/linear-onednn.c - see linear-onednn.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "cpu/linear-packed.h"
+#include "cpu/linear-onednn.h"
+#include "cpu/linear.h"
 #include "cpu/kernels.h"
 #include "cpu/scratch.h"
 #include "config.h"
@@ -10,16 +11,15 @@
 #ifndef CT_HAVE_DNNL
 
 gboolean
-ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
+ct_cpu_linear_onednn (const CtLinear *lin, const float *x, int M, float *y,
     gboolean accumulate)
 {
   return FALSE;
 }
 
-void ct_cpu_linear_packed_forget (const void *base, gsize bytes) { }
-
-char *ct_cpu_linear_describe (void) { return g_strdup ("OpenBLAS (built without oneDNN)"); }
-gboolean ct_cpu_linear_split_fixed (void) { return TRUE; }
+void ct_cpu_linear_onednn_forget (const void *base, gsize bytes) { }
+char *ct_cpu_linear_onednn_describe (void) { return NULL; }
+gboolean ct_cpu_linear_onednn_brgemm (void) { return FALSE; }
 
 #else
 
@@ -59,24 +59,19 @@ typedef struct {
   int n_prims;
 } Packed;
 
-typedef enum { MODE_AUTO, MODE_PACKED, MODE_BLAS } Mode;
-
 static GMutex lock;
 static GHashTable *table;     /* weight pointer -> GSList of Packed (out, in differ) */
 static dnnl_engine_t engine;
-static Mode mode;
+static gboolean forced;   /* COORDTOK_LINEAR=onednn: every call */
 static gboolean enabled;
 
 static gpointer
 init_once (gpointer unused)
 {
-  const char *env = g_getenv ("COORDTOK_LINEAR");
-  mode = !g_strcmp0 (env, "packed") ? MODE_PACKED : !g_strcmp0 (env, "blas") ? MODE_BLAS
-      : MODE_AUTO;
-  if (env && *env && mode == MODE_AUTO && g_strcmp0 (env, "auto"))
-    g_warning ("COORDTOK_LINEAR=%s is not one of auto, packed, blas: using auto", env);
+  CtLinearPath path = ct_cpu_linear_path_forced ();
+  forced = path == CT_LINEAR_ONEDNN;
   const CtCpuKernels *k = ct_cpu_kernels ();
-  if (mode == MODE_BLAS || k == &ct_cpu_kernels_generic)
+  if ((path != CT_LINEAR_AUTO && !forced) || k == &ct_cpu_kernels_generic)
     return NULL;
   /* the kernel set in use bounds oneDNN's ISA too (COORDTOK_CPU=avx2 on an
    * AVX-512 machine runs AVX2 code throughout) */
@@ -226,7 +221,7 @@ pack (Packed *p)
   static gboolean logged;
   if (!logged) {
     logged = TRUE;   /* under the lock */
-    g_info ("linear layers: oneDNN packed (%s)%s", impl, p->brgemm || mode == MODE_PACKED ?
+    g_info ("linear layers: oneDNN packed (%s)%s", impl, p->brgemm || forced ?
         "" : ", below " G_STRINGIFY (CT_PACKED_SMALL_M) " rows; OpenBLAS above");
   }
   if (dnnl_memory_create (&src, &plain, engine, (void *) p->w) != dnnl_success ||
@@ -272,7 +267,7 @@ lookup (const CtLinear *lin)
 }
 
 gboolean
-ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
+ct_cpu_linear_onednn (const CtLinear *lin, const float *x, int M, float *y,
     gboolean accumulate)
 {
   if (M < 1 || !packed_enabled ())
@@ -284,7 +279,7 @@ ct_cpu_linear_packed (const CtLinear *lin, const float *x, int M, float *y,
 
   g_mutex_lock (&lock);
   Packed *p = lookup (lin);
-  if (p->usable && (mode == MODE_PACKED || p->brgemm || M < CT_PACKED_SMALL_M)) {
+  if (p->usable && (forced || p->brgemm || M < CT_PACKED_SMALL_M)) {
     packed = p->packed;
     int i;
     for (i = 0; i < p->n_prims; i++)
@@ -353,7 +348,7 @@ in_range (gpointer key, gpointer value, gpointer user)
 }
 
 void
-ct_cpu_linear_packed_forget (const void *base, gsize bytes)
+ct_cpu_linear_onednn_forget (const void *base, gsize bytes)
 {
   if (!base)
     return;
@@ -366,10 +361,10 @@ ct_cpu_linear_packed_forget (const void *base, gsize bytes)
 }
 
 char *
-ct_cpu_linear_describe (void)
+ct_cpu_linear_onednn_describe (void)
 {
   if (!packed_enabled ())
-    return g_strdup (mode == MODE_BLAS ? "OpenBLAS (COORDTOK_LINEAR=blas)" : "OpenBLAS");
+    return NULL;
   dnnl_memory_desc_t any;
   dnnl_dims_t wd = { 1024, 1024 };
   const char *impl = "?";
@@ -378,28 +373,26 @@ ct_cpu_linear_describe (void)
     if (probe.prim)
       dnnl_primitive_destroy (probe.prim);
   }
-  if (mode == MODE_PACKED || g_str_has_prefix (impl, "brg"))
+  if (forced || g_str_has_prefix (impl, "brg"))
     return g_strdup_printf ("oneDNN packed (%s)", impl);
   return g_strdup_printf ("oneDNN packed below %d rows (%s), OpenBLAS above",
       CT_PACKED_SMALL_M, impl);
 }
 
 static gpointer
-split_fixed_once (gpointer unused)
+brgemm_once (gpointer unused)
 {
-  if (!packed_enabled ())
-    return GINT_TO_POINTER (TRUE);
-  char *d = ct_cpu_linear_describe ();
-  gboolean brgemm = strstr (d, "(brg") != NULL;
+  char *d = ct_cpu_linear_onednn_describe ();
+  gboolean brgemm = d && strstr (d, "(brg") != NULL;
   g_free (d);
   return GINT_TO_POINTER (brgemm);
 }
 
 gboolean
-ct_cpu_linear_split_fixed (void)
+ct_cpu_linear_onednn_brgemm (void)
 {
   static GOnce once = G_ONCE_INIT;
-  return GPOINTER_TO_INT (g_once (&once, split_fixed_once, NULL));
+  return GPOINTER_TO_INT (g_once (&once, brgemm_once, NULL));
 }
 
 #endif

@@ -1,0 +1,144 @@
+/* cpu/gemm-kernels.c - packing and one work item of the engine's GEMM
+ * (cpu/gemm-kernels.h), over cpu/simd.h, compiled once per kernel set.
+ *
+ * The micro-kernel keeps an MR x NR tile of y in registers (NR = two
+ * vectors): per k it loads the panel's NR weights once and broadcasts
+ * MR values of x, MR x 2 FMAs (sizes in gemm-kernels.h).  x is packed per item and
+ * k block into MR-row strips ([k][MR], zero rows past M) so that the
+ * kernel reads one stream of x and one of weights, the layout BLIS uses.
+ * Bias and the residual (accumulate) enter in the first k block's load;
+ * no separate pass over y.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "cpu/gemm-kernels.h"
+#include "cpu/simd.h"
+
+#include <string.h>
+
+#define MR CT_GEMM_MR
+#define NV CT_GEMM_NV
+#define NR CT_GEMM_NR
+#define KC CT_GEMM_KC
+
+void
+CT_GEMM_FN (ct_gemm_pack) (const float *w, int N, int K, float *packed)
+{
+  int panels = (N + NR - 1) / NR;
+  for (int p = 0; p < panels; p++) {
+    float *dst = packed + (gsize) p * K * NR;
+    for (int c = 0; c < NR; c++) {
+      int col = p * NR + c;
+      const float *src = w + (gsize) col * K;
+      if (col < N)
+        for (int k = 0; k < K; k++)
+          dst[(gsize) k * NR + c] = src[k];
+      else
+        for (int k = 0; k < K; k++)
+          dst[(gsize) k * NR + c] = 0.0f;
+    }
+  }
+}
+
+typedef enum {
+  START_ZERO,        /* first k block: y = 0 + ... */
+  START_BIAS,        /* first k block: y = b + ... */
+  START_Y,           /* later k blocks, or accumulate: y = y + ... */
+  START_Y_BIAS,      /* accumulate with a bias: y = (y + b) + ... */
+} Start;
+
+/* One MR x NR tile of y (row stride ldy) (+)= x rows (stride ldx) over
+ * kc columns . the panel's kc x NR slice.  x's rows are read in place,
+ * through two pointers (rows 0.. and MR/2..) so that every row is one
+ * addressing mode away: no per-item copy of x. */
+static inline void
+micro (int kc, const float *restrict x, gsize ldx, const float *restrict ws,
+    float *restrict y, gsize ldy, const float *restrict bias, Start start,
+    const float *prefetch)
+{
+  vf acc[MR][NV];
+  if (start == START_Y || start == START_Y_BIAS) {
+    for (int i = 0; i < MR; i++)
+      for (int v = 0; v < NV; v++)
+        acc[i][v] = vf_load (y + i * ldy + v * VW);
+  } else {
+    for (int i = 0; i < MR; i++)
+      for (int v = 0; v < NV; v++)
+        acc[i][v] = vf_zero ();
+  }
+  if (start == START_BIAS || start == START_Y_BIAS) {
+    for (int v = 0; v < NV; v++) {
+      vf bv = vf_load (bias + v * VW);
+      for (int i = 0; i < MR; i++)
+        acc[i][v] = vf_add (acc[i][v], bv);
+    }
+  }
+
+  const float *xh = x + (MR / 2) * ldx;
+  #pragma GCC unroll 4
+  for (int k = 0; k < kc; k++) {
+    if (prefetch)
+      __builtin_prefetch (prefetch + k * NR);
+    vf w[NV];
+    for (int v = 0; v < NV; v++)
+      w[v] = vf_load (ws + k * NR + v * VW);
+    for (int i = 0; i < MR; i++) {
+      vf a = vf_set1 (i < MR / 2 ? x[i * ldx + k] : xh[(i - MR / 2) * ldx + k]);
+      for (int v = 0; v < NV; v++)
+        acc[i][v] = vf_fmadd (a, w[v], acc[i][v]);
+    }
+  }
+
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < NV; v++)
+      vf_store (y + i * ldy + v * VW, acc[i][v]);
+}
+
+/* A tile with fewer than MR rows or NR columns (the last rows of the
+ * product, the last panel of an N that NR does not divide): through
+ * zero-padded copies of its x rows, y tile and bias. */
+static void
+micro_edge (int kc, const float *x, gsize ldx, const float *ws, float *y, gsize ldy,
+    int mr, int nc, const float *bias, Start start)
+{
+  float xt[MR * KC], yt[MR * NR], bt[NR];
+  memset (xt, 0, sizeof (float) * MR * kc);
+  for (int i = 0; i < mr; i++)
+    memcpy (xt + i * kc, x + i * ldx, kc * sizeof (float));
+  memset (yt, 0, sizeof yt);
+  if (start == START_Y || start == START_Y_BIAS)
+    for (int i = 0; i < mr; i++)
+      memcpy (yt + i * NR, y + i * ldy, nc * sizeof (float));
+  memset (bt, 0, sizeof bt);
+  if (bias)
+    memcpy (bt, bias, nc * sizeof (float));
+  micro (kc, xt, kc, ws, yt, NR, bt, start, NULL);
+  for (int i = 0; i < mr; i++)
+    memcpy (y + i * ldy, yt + i * NR, nc * sizeof (float));
+}
+
+void
+CT_GEMM_FN (ct_gemm_block) (const CtGemmArgs *a, int r0, int r1, int p0, int p1)
+{
+  gsize ldx = a->K, ldy = a->N;
+  for (int k0 = 0; k0 < a->K; k0 += KC) {
+    int kc = MIN (KC, a->K - k0);
+    Start start = k0 > 0 ? START_Y :
+        a->accumulate ? (a->bias ? START_Y_BIAS : START_Y) :
+        a->bias ? START_BIAS : START_ZERO;
+    for (int p = p0; p < p1; p++) {
+      const float *ws = a->packed + (gsize) p * a->K * NR + (gsize) k0 * NR;
+      int c0 = p * NR, nc = MIN (NR, a->N - c0);
+      const float *bias = a->bias ? a->bias + c0 : NULL;
+      for (int i0 = r0; i0 < r1; i0 += MR) {
+        const float *x = a->x + i0 * ldx + k0;
+        float *y = a->y + i0 * ldy + c0;
+        int mr = MIN (MR, r1 - i0);
+        /* the last strip fetches the next panel's slice from memory */
+        const float *pf = i0 + MR >= r1 && p + 1 < p1 ? ws + (gsize) a->K * NR : NULL;
+        if (mr == MR && nc == NR)
+          micro (kc, x, ldx, ws, y, ldy, bias, start, pf);
+        else
+          micro_edge (kc, x, ldx, ws, y, ldy, mr, nc, bias, start);
+      }
+    }
+  }
+}
