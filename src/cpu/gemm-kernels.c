@@ -51,8 +51,7 @@ typedef enum {
  * addressing mode away: no per-item copy of x. */
 static inline void
 micro (int kc, const float *restrict x, gsize ldx, const float *restrict ws,
-    float *restrict y, gsize ldy, const float *restrict bias, Start start,
-    const float *prefetch)
+    float *restrict y, gsize ldy, const float *restrict bias, Start start)
 {
   vf acc[MR][NV];
   if (start == START_Y || start == START_Y_BIAS) {
@@ -75,8 +74,6 @@ micro (int kc, const float *restrict x, gsize ldx, const float *restrict ws,
   const float *xh = x + (MR / 2) * ldx;
   #pragma GCC unroll 4
   for (int k = 0; k < kc; k++) {
-    if (prefetch)
-      __builtin_prefetch (prefetch + k * NR);
     vf w[NV];
     for (int v = 0; v < NV; v++)
       w[v] = vf_load (ws + k * NR + v * VW);
@@ -110,32 +107,56 @@ micro_edge (int kc, const float *x, gsize ldx, const float *ws, float *y, gsize 
   memset (bt, 0, sizeof bt);
   if (bias)
     memcpy (bt, bias, nc * sizeof (float));
-  micro (kc, xt, kc, ws, yt, NR, bt, start, NULL);
+  micro (kc, xt, kc, ws, yt, NR, bt, start);
   for (int i = 0; i < mr; i++)
     memcpy (y + i * ldy, yt + i * NR, nc * sizeof (float));
+}
+
+/* Prefetches, a share per micro-kernel call, what the next calls read from
+ * memory rather than from cache: lines [from, to) of a block of `rows`
+ * rows of `cols` floats (row stride ld). */
+static inline void
+prefetch_lines (const float *block, gsize ld, int cols, int from, int to)
+{
+  int per_row = (cols + 15) / 16;
+  for (int l = from; l < to; l++)
+    __builtin_prefetch (block + (l / per_row) * ld + (l % per_row) * 16);
 }
 
 void
 CT_GEMM_FN (ct_gemm_block) (const CtGemmArgs *a, int r0, int r1, int p0, int p1)
 {
   gsize ldx = a->K, ldy = a->N;
+  int rows = r1 - r0, strips = (rows + MR - 1) / MR, calls = strips * (p1 - p0);
   for (int k0 = 0; k0 < a->K; k0 += KC) {
     int kc = MIN (KC, a->K - k0);
     Start start = k0 > 0 ? START_Y :
         a->accumulate ? (a->bias ? START_Y_BIAS : START_Y) :
         a->bias ? START_BIAS : START_ZERO;
+    /* the next k block's rows of x, spread over this block's calls: with
+     * many rows x comes from memory, and would stall the first panel */
+    int next_kc = MIN (KC, a->K - k0 - kc);
+    int x_lines = next_kc > 0 ? rows * ((next_kc + 15) / 16) : 0;
+    int x_per_call = (x_lines + calls - 1) / calls, call = 0;
     for (int p = p0; p < p1; p++) {
       const float *ws = a->packed + (gsize) p * a->K * NR + (gsize) k0 * NR;
       int c0 = p * NR, nc = MIN (NR, a->N - c0);
       const float *bias = a->bias ? a->bias + c0 : NULL;
-      for (int i0 = r0; i0 < r1; i0 += MR) {
+      /* the next slice of weights (the next panel's, or the first panel's
+       * next k block), a share per strip */
+      const float *next = p + 1 < p1 ? ws + (gsize) a->K * NR :
+          next_kc > 0 ? a->packed + (gsize) p0 * a->K * NR + (gsize) (k0 + kc) * NR : NULL;
+      int w_lines = next ? (p + 1 < p1 ? kc : next_kc) * NR / 16 : 0;
+      int w_per_strip = (w_lines + strips - 1) / strips;
+      for (int i0 = r0, s = 0; i0 < r1; i0 += MR, s++, call++) {
         const float *x = a->x + i0 * ldx + k0;
         float *y = a->y + i0 * ldy + c0;
         int mr = MIN (MR, r1 - i0);
-        /* the last strip fetches the next panel's slice from memory */
-        const float *pf = i0 + MR >= r1 && p + 1 < p1 ? ws + (gsize) a->K * NR : NULL;
+        prefetch_lines (next, 16, 16, s * w_per_strip, MIN (w_lines, (s + 1) * w_per_strip));
+        prefetch_lines (a->x + r0 * ldx + k0 + kc, ldx, next_kc, call * x_per_call,
+            MIN (x_lines, (call + 1) * x_per_call));
         if (mr == MR && nc == NR)
-          micro (kc, x, ldx, ws, y, ldy, bias, start, pf);
+          micro (kc, x, ldx, ws, y, ldy, bias, start);
         else
           micro_edge (kc, x, ldx, ws, y, ldy, mr, nc, bias, start);
       }
