@@ -288,9 +288,9 @@ gboolean ct_cpu_kernels_supported (const char *name);
  * Prescott)" where OpenBLAS did not know the CPU and the engine corrected
  * it; src/cpu/blas-core.c).  Free it with g_free. */
 char *ct_cpu_blas_core (void);
-/* What computes the linear layers: "oneDNN packed (brg:avx512_core)",
- * "oneDNN packed below 32 rows (gemm:jit), OpenBLAS above" or "OpenBLAS";
- * COORDTOK_LINEAR=blas|packed forces one (src/cpu/linear-packed.h).  Free it
+/* What computes the linear layers: "engine GEMM, packed weights, 6x16
+ * micro-kernel (avx2)", "oneDNN packed (brg:avx512_core)" or "OpenBLAS";
+ * COORDTOK_LINEAR=own|onednn|blas forces one (src/cpu/linear.h).  Free it
  * with g_free. */
 char *ct_cpu_linear_describe (void);
 /* fp32 GEMM rate (GFLOP/s) of that BLAS on n x n matrices, best of `reps`

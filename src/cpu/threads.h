@@ -58,8 +58,8 @@ typedef struct {
  * cores.  Unlike the adaptive policy this needs no slow probe calls and sees
  * a neighbour at the first call.  Outputs do not change: every product's
  * split is fixed (tests/engine/test-reproducible.c); where it is not
- * (oneDNN's AVX2 jit sgemm, ct_cpu_linear_split_fixed) the default stays at
- * max. */
+ * (oneDNN's AVX2 jit sgemm, only when COORDTOK_LINEAR=onednn forces it;
+ * ct_cpu_linear_split_fixed) the default stays at max. */
 void ct_thread_policy_init (CtThreadPolicy *p, int n);
 /* Other processes' tasks running or waiting now (see above), -1 unknown. */
 int ct_threads_others_running (void);

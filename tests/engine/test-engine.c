@@ -301,7 +301,7 @@ cpu_session (CtModel *m)
 
 /* Sessions of one model in two threads at once give exactly what one
  * session gives alone: the per-model state they share (the packed linear
- * weights, src/cpu/linear-packed.c) is built once and read safely. */
+ * weights, src/cpu/linear-onednn.c, gemm-packed.c) is built once and read safely. */
 static void
 test_sessions_concurrent (void)
 {
