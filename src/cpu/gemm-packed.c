@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/gemm-packed.h"
 #include "cpu/kernels.h"
+#include "cpu/weight-cache.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -22,29 +23,32 @@
 typedef struct {
   const float *w;
   int N, K;
-  const CtCpuKernels *set;   /* whose layout `packed` is in */
   float *packed;             /* NULL: no memory for it, OpenBLAS computes */
 } Packed;
 
-static GMutex lock;
-static GHashTable *table;    /* weight pointer -> GSList of Packed */
+static void
+packed_free (gpointer data)
+{
+  Packed *p = data;
+  free (p->packed);
+  g_free (p);
+}
 
+static GMutex lock;
+static CtWeightCache cache = CT_WEIGHT_CACHE_INIT (packed_free);
+
+/* The packed copy of lin's weights in set k's layout, made at first use
+ * (under the lock). */
 static Packed *
 lookup (const CtLinear *lin, const CtCpuKernels *k)
 {
-  if (!table)
-    table = g_hash_table_new (g_direct_hash, g_direct_equal);
-  GSList *list = g_hash_table_lookup (table, lin->w);
-  for (GSList *l = list; l; l = l->next) {
-    Packed *p = l->data;
-    if (p->N == lin->out && p->K == lin->in && p->set == k)
-      return p;
-  }
-  Packed *p = g_new0 (Packed, 1);
+  Packed *p = ct_weight_cache_find (&cache, lin->w, lin->out, lin->in, k);
+  if (p)
+    return p;
+  p = g_new0 (Packed, 1);
   p->w = lin->w;
   p->N = lin->out;
   p->K = lin->in;
-  p->set = k;
   gsize panels = ((gsize) lin->out + k->gemm_nr - 1) / k->gemm_nr;
   gsize floats = panels * k->gemm_nr * (gsize) lin->in;
   /* 64-byte aligned: a panel row is one or two cache lines */
@@ -53,7 +57,7 @@ lookup (const CtLinear *lin, const CtCpuKernels *k)
     k->gemm_pack (lin->w, lin->out, lin->in, p->packed);
   else
     p->packed = NULL;
-  g_hash_table_insert (table, (gpointer) lin->w, g_slist_prepend (list, p));
+  ct_weight_cache_add (&cache, lin->w, lin->out, lin->in, k, p);
   return p;
 }
 
@@ -94,34 +98,11 @@ ct_cpu_gemm_linear (const CtLinear *lin, const float *x, int M, float *y,
   return TRUE;
 }
 
-static void
-packed_free (gpointer data)
-{
-  Packed *p = data;
-  free (p->packed);
-  g_free (p);
-}
-
-static gboolean
-in_range (gpointer key, gpointer value, gpointer user)
-{
-  const guint8 *k = key, *const *r = user;
-  if (k < r[0] || k >= r[1])
-    return FALSE;
-  g_slist_free_full (value, packed_free);
-  return TRUE;
-}
-
 void
 ct_cpu_gemm_forget (const void *base, gsize bytes)
 {
-  if (!base)
-    return;
   g_mutex_lock (&lock);
-  if (table) {
-    const guint8 *range[2] = { base, (const guint8 *) base + bytes };
-    g_hash_table_foreach_remove (table, in_range, range);
-  }
+  ct_weight_cache_forget (&cache, base, bytes);
   g_mutex_unlock (&lock);
 }
 

@@ -4,6 +4,7 @@
 #include "cpu/linear.h"
 #include "cpu/kernels.h"
 #include "cpu/scratch.h"
+#include "cpu/weight-cache.h"
 #include "config.h"
 
 #include <string.h>
@@ -59,8 +60,20 @@ typedef struct {
   int n_prims;
 } Packed;
 
+static void
+packed_free (gpointer data)
+{
+  Packed *p = data;
+  for (int i = 0; i < p->n_prims; i++)
+    if (p->prims[i].e.prim)
+      dnnl_primitive_destroy (p->prims[i].e.prim);
+  if (p->packed)
+    dnnl_memory_destroy (p->packed);
+  g_free (p);
+}
+
 static GMutex lock;
-static GHashTable *table;     /* weight pointer -> GSList of Packed (out, in differ) */
+static CtWeightCache cache = CT_WEIGHT_CACHE_INIT (packed_free);
 static dnnl_engine_t engine;
 static gboolean forced;   /* COORDTOK_LINEAR=onednn: every call */
 static gboolean enabled;
@@ -81,7 +94,6 @@ init_once (gpointer unused)
     g_info ("oneDNN: no CPU engine: linear layers use OpenBLAS");
     return NULL;
   }
-  table = g_hash_table_new (g_direct_hash, g_direct_equal);
   enabled = TRUE;
   return NULL;
 }
@@ -251,18 +263,15 @@ done:
 static Packed *
 lookup (const CtLinear *lin)
 {
-  GSList *list = g_hash_table_lookup (table, lin->w);
-  for (GSList *l = list; l; l = l->next) {
-    Packed *p = l->data;
-    if (p->out == lin->out && p->in == lin->in)
-      return p;
-  }
-  Packed *p = g_new0 (Packed, 1);
+  Packed *p = ct_weight_cache_find (&cache, lin->w, lin->out, lin->in, NULL);
+  if (p)
+    return p;
+  p = g_new0 (Packed, 1);
   p->w = lin->w;
   p->out = lin->out;
   p->in = lin->in;
   pack (p);
-  g_hash_table_insert (table, (gpointer) lin->w, g_slist_prepend (list, p));
+  ct_weight_cache_add (&cache, lin->w, lin->out, lin->in, NULL, p);
   return p;
 }
 
@@ -325,38 +334,11 @@ ct_cpu_linear_onednn (const CtLinear *lin, const float *x, int M, float *y,
   return ok;
 }
 
-static void
-packed_free (gpointer data)
-{
-  Packed *p = data;
-  for (int i = 0; i < p->n_prims; i++)
-    if (p->prims[i].e.prim)
-      dnnl_primitive_destroy (p->prims[i].e.prim);
-  if (p->packed)
-    dnnl_memory_destroy (p->packed);
-  g_free (p);
-}
-
-static gboolean
-in_range (gpointer key, gpointer value, gpointer user)
-{
-  const guint8 *k = key, *const *r = user;
-  if (k < r[0] || k >= r[1])
-    return FALSE;
-  g_slist_free_full (value, packed_free);
-  return TRUE;
-}
-
 void
 ct_cpu_linear_onednn_forget (const void *base, gsize bytes)
 {
-  if (!base)
-    return;
   g_mutex_lock (&lock);
-  if (table) {
-    const guint8 *range[2] = { base, (const guint8 *) base + bytes };
-    g_hash_table_foreach_remove (table, in_range, range);
-  }
+  ct_weight_cache_forget (&cache, base, bytes);
   g_mutex_unlock (&lock);
 }
 
