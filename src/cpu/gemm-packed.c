@@ -21,8 +21,6 @@
 #define PARALLEL_FLOPS 2e5
 
 typedef struct {
-  const float *w;
-  int N, K;
   float *packed;             /* NULL: no memory for it, OpenBLAS computes */
 } Packed;
 
@@ -46,9 +44,6 @@ lookup (const CtLinear *lin, const CtCpuKernels *k)
   if (p)
     return p;
   p = g_new0 (Packed, 1);
-  p->w = lin->w;
-  p->N = lin->out;
-  p->K = lin->in;
   gsize panels = ((gsize) lin->out + k->gemm_nr - 1) / k->gemm_nr;
   gsize floats = panels * k->gemm_nr * (gsize) lin->in;
   /* 64-byte aligned: a panel row is one or two cache lines */

@@ -37,32 +37,39 @@ ct_cpu_linear_path_forced (void)
 /* The engine's GEMM: forced, or by default with the avx2 set (measured
  * ahead of oneDNN's jit sgemm and OpenBLAS at every row count,
  * docs/performance.md) and with avx512 where oneDNN was not built. */
-static gboolean
-own_gemm (void)
+static gpointer
+own_gemm_once (gpointer unused)
 {
   switch (ct_cpu_linear_path_forced ()) {
     case CT_LINEAR_OWN:
-      return TRUE;
+      return GINT_TO_POINTER (TRUE);
     case CT_LINEAR_AUTO: {
       const CtCpuKernels *k = ct_cpu_kernels ();
 #ifdef CT_HAVE_DNNL
-      return k == &ct_cpu_kernels_avx2;
+      return GINT_TO_POINTER (k == &ct_cpu_kernels_avx2);
 #else
-      return k != &ct_cpu_kernels_generic;
+      return GINT_TO_POINTER (k != &ct_cpu_kernels_generic);
 #endif
     }
     default:
-      return FALSE;
+      return GINT_TO_POINTER (FALSE);
   }
+}
+
+/* decided once: every linear call asks */
+static gboolean
+own_gemm (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  return GPOINTER_TO_INT (g_once (&once, own_gemm_once, NULL));
 }
 
 void
 ct_cpu_linear (const CtLinear *lin, const float *x, int M, float *y,
     gboolean accumulate)
 {
-  if (own_gemm () && ct_cpu_gemm_linear (lin, x, M, y, accumulate))
-    return;
-  if (!own_gemm () && ct_cpu_linear_onednn (lin, x, M, y, accumulate))
+  if (own_gemm () ? ct_cpu_gemm_linear (lin, x, M, y, accumulate) :
+      ct_cpu_linear_onednn (lin, x, M, y, accumulate))
     return;
   int out = lin->out, in = lin->in;
   float beta = 1.0f;
@@ -99,14 +106,22 @@ ct_cpu_linear_describe (void)
   }
 }
 
+static gpointer
+split_fixed_once (gpointer unused)
+{
+  if (own_gemm ())
+    return GINT_TO_POINTER (TRUE);
+  char *d = ct_cpu_linear_onednn_describe ();   /* makes a probe primitive */
+  g_free (d);
+  return GINT_TO_POINTER (!d || ct_cpu_linear_onednn_brgemm ());
+}
+
+/* once: every thread policy (every session) asks */
 gboolean
 ct_cpu_linear_split_fixed (void)
 {
-  if (own_gemm ())
-    return TRUE;
-  char *d = ct_cpu_linear_onednn_describe ();
-  g_free (d);
-  return !d || ct_cpu_linear_onednn_brgemm ();
+  static GOnce once = G_ONCE_INIT;
+  return GPOINTER_TO_INT (g_once (&once, split_fixed_once, NULL));
 }
 
 void
