@@ -10,7 +10,7 @@
  * re-packing K).  K is transposed and V gathered per head once so the inner
  * loops read contiguous vectors.  The micro-tiles are sized to the register
  * file: 32 zmm registers hold 4x64 S accumulators or 6x64 O accumulators,
- * 16 ymm registers 4x16 and 6x16, so AVX2 walks the head dim in chunks.
+ * 16 ymm registers 6x16 of either, so AVX2 walks the head dim in chunks.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
@@ -109,7 +109,13 @@ layernorm_rows (const float *x, int D, const float *w, const float *b,
 
 #define QB 64        /* query rows per work item */
 #define KB 128       /* keys per block */
-#define MR_S 4       /* rows per S micro-tile */
+/* rows per S micro-tile: with NV_S vectors a row, 16 zmm accumulators on
+ * AVX-512, 12 of 16 ymm on AVX2 */
+#if VW == 16
+#define MR_S 4
+#else
+#define MR_S 6
+#endif
 #define MR_O 6       /* rows per PV micro-tile */
 /* vectors per micro-tile row: S covers NV_S * VW keys, O covers
  * NH_MAX * VW head channels at a time */
