@@ -52,11 +52,13 @@ on_segv (int sig, siginfo_t *info, void *context)
 {
   ucontext_t *uc = context;
   greg_t *r = uc->uc_mcontext.gregs;
+  /* a faulting CPUID is a general protection fault (SI_KERNEL); a bad
+   * address (SEGV_MAPERR, ...) may be the instruction pointer itself, so
+   * the code is not read then: the fault kills the process as it would
+   * have */
   const unsigned char *ip = (const unsigned char *) r[REG_RIP];
-  if (ip[0] != 0x0f || ip[1] != 0xa2) {
-    /* a real fault: let it kill the process as it would have */
+  if (info->si_code != SI_KERNEL || ip[0] != 0x0f || ip[1] != 0xa2) {
     signal (sig, SIG_DFL);
-    (void) info;
     return;
   }
   unsigned a = (unsigned) r[REG_RAX], b, c = (unsigned) r[REG_RCX], d;
