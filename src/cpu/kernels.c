@@ -9,8 +9,8 @@
  * BLAS packing of K per query block (the BLAS path spent ~30% of its time
  * re-packing K).  K is transposed and V gathered per head once so the inner
  * loops read contiguous vectors.  The micro-tiles are sized to the register
- * file: 32 zmm registers hold 4x64 S accumulators or 6x64 O accumulators,
- * 16 ymm registers 6x16 of either, so AVX2 walks the head dim in chunks.
+ * file: 32 zmm registers hold 6x64 S or O accumulators, 16 ymm registers
+ * 6x16 of either, so AVX2 walks the head dim in chunks.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
@@ -109,13 +109,9 @@ layernorm_rows (const float *x, int D, const float *w, const float *b,
 
 #define QB 64        /* query rows per work item */
 #define KB 128       /* keys per block */
-/* rows per S micro-tile: with NV_S vectors a row, 16 zmm accumulators on
- * AVX-512, 12 of 16 ymm on AVX2 */
-#if VW == 16
-#define MR_S 4
-#else
+/* rows per S micro-tile: with NV_S vectors a row, 24 of 32 zmm
+ * accumulators on AVX-512, 12 of 16 ymm on AVX2 */
 #define MR_S 6
-#endif
 #define MR_O 6       /* rows per PV micro-tile */
 /* vectors per micro-tile row: S covers NV_S * VW keys, O covers
  * NH_MAX * VW head channels at a time */
