@@ -48,6 +48,17 @@ typedef enum {
   START_Y_BIAS,      /* accumulate with a bias: y = (y + b) + ... */
 } Start;
 
+/* Prefetches, a share per micro-kernel call, what the next calls read from
+ * memory rather than from cache: lines [from, to) of a block of `rows`
+ * rows of `cols` floats (row stride ld). */
+static inline void
+prefetch_lines (const float *block, gsize ld, int cols, int from, int to)
+{
+  int per_row = (cols + 15) / 16;
+  for (int l = from; l < to; l++)
+    __builtin_prefetch (block + (l / per_row) * ld + (l % per_row) * 16);
+}
+
 /* k per prefetch slot: the micro-kernel's loop issues the caller's
  * prefetches a few at a time, one slot per PF_EVERY k, rather than in one
  * burst before it (a burst of ~20 prefetches from memory fills the line
@@ -100,16 +111,16 @@ micro (int kc, const float *restrict x, gsize ldx, const float *restrict ws,
   int slots = kc / PF_EVERY, per_slot = slots ? (pf_lines + slots - 1) / slots : 0, line = 0;
   int k = 0;
   for (; k + PF_EVERY <= kc; k += PF_EVERY) {
-    for (int j = 0; j < per_slot && line < pf_lines; j++, line++)
-      __builtin_prefetch (pf + line * 16);
+    int to = MIN (pf_lines, line + per_slot);
+    prefetch_lines (pf, 16, 16, line, to);
+    line = to;
     #pragma GCC unroll 8
     for (int j = 0; j < PF_EVERY; j++)
       FMA_STEP (k + j);
   }
   for (; k < kc; k++)
     FMA_STEP (k);
-  for (; line < pf_lines; line++)
-    __builtin_prefetch (pf + line * 16);
+  prefetch_lines (pf, 16, 16, line, pf_lines);
 
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < NV; v++)
@@ -137,17 +148,6 @@ micro_edge (int kc, const float *x, gsize ldx, const float *ws, float *y, gsize 
   micro (kc, xt, kc, ws, yt, NR, bt, start, NULL, 0);
   for (int i = 0; i < mr; i++)
     memcpy (y + i * ldy, yt + i * NR, nc * sizeof (float));
-}
-
-/* Prefetches, a share per micro-kernel call, what the next calls read from
- * memory rather than from cache: lines [from, to) of a block of `rows`
- * rows of `cols` floats (row stride ld). */
-static inline void
-prefetch_lines (const float *block, gsize ld, int cols, int from, int to)
-{
-  int per_row = (cols + 15) / 16;
-  for (int l = from; l < to; l++)
-    __builtin_prefetch (block + (l / per_row) * ld + (l % per_row) * 16);
 }
 
 void

@@ -40,9 +40,11 @@ Usage: tests/bench/bench_cpu_vs_torch.py [--coordtok build/src/cli/coordtok]
        [--ort-python /tmp/ortvenv/bin/python [--ort-hide-avx512]]
 """
 import argparse
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,7 +139,9 @@ ORT_PRELOAD = None   # --ort-hide-avx512: the library built from hide-avx512.c
 
 def build_hide_avx512():
     src = os.path.join(ROOT, "tests", "bench", "hide-avx512.c")
-    out = os.path.join(tempfile.mkdtemp(prefix="coordtok-hide-avx512-"), "hide-avx512.so")
+    tmp = tempfile.mkdtemp(prefix="coordtok-hide-avx512-")
+    atexit.register(shutil.rmtree, tmp, True)
+    out = os.path.join(tmp, "hide-avx512.so")
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", out, src], check=True)
     return out
 
@@ -250,16 +254,15 @@ def main():
     for what in a.only.split(","):
         # --rounds: the three alternate, each keeps its best round (a busy
         # host only ever slows a round down)
-        best_torch = ort_r = eng = None
+        torch_rounds, ort_rounds, engine_rounds = [], [], []
         for _ in range(a.rounds):
-            t_ms = min(run_torch(cfg, what, a.runs, t, b) for t, b in splits)
-            best_torch = t_ms if best_torch is None else min(best_torch, t_ms)
+            torch_rounds.append(min(run_torch(cfg, what, a.runs, t, b) for t, b in splits))
             if a.ort_python:
-                o = run_ort(a.ort_python, cfg, what, a.runs, a.threads)
-                ort_r = o if ort_r is None or o["ms"] < ort_r["ms"] else ort_r
-            e = run_engine(a.coordtok, cfg_arg, what, a.runs, a.threads)
-            eng = e if eng is None or e[0] < eng[0] else eng
-        eng_ms, gflops = eng
+                ort_rounds.append(run_ort(a.ort_python, cfg, what, a.runs, a.threads))
+            engine_rounds.append(run_engine(a.coordtok, cfg_arg, what, a.runs, a.threads))
+        best_torch = min(torch_rounds)
+        ort_r = min(ort_rounds, key=lambda r: r["ms"]) if ort_rounds else None
+        eng_ms, gflops = min(engine_rounds)   # (ms, GFLOP/s): the fastest round
         ratio = best_torch / eng_ms
         ort_col = f" {ort_r['ms']:9.0f} {ort_r['ms'] / eng_ms:6.2f}x" if ort_r else ""
         print(f"{what:10s} {best_torch:10.0f}{ort_col} {eng_ms:10.0f} {ratio:7.2f}x {gflops:15.1f} {gflops / gemm:9.0%}"
